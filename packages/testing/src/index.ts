@@ -1,0 +1,8 @@
+/**
+ * The stan-ts test harness: real servers on free loopback ports, disposable with `await using`.
+ *
+ * @packageDocumentation
+ */
+
+export type { NatsServer, NatsServerOptions } from "./nats-server.js";
+export { findNatsServer, HarnessError, startNatsServer } from "./nats-server.js";
