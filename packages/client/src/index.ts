@@ -1,1 +1,39 @@
-export {};
+/**
+ * stan-ts: a modern TypeScript client for NATS Streaming.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "stan-ts";
+ *
+ * await using sc = await connect({ clusterId: "test-cluster", clientId: "quickstart" });
+ * await sc.publish("greetings", "hello");
+ * await using sub = await sc.subscribe("greetings", { startAt: "first" });
+ * for await (const msg of sub) {
+ *   console.log(msg.sequence, msg.string());
+ *   break;
+ * }
+ * ```
+ *
+ * @packageDocumentation
+ */
+
+export type { CallOptions, NatsConnectionLike, SentPublish } from "@stan-ts/core";
+export {
+  ErrorCode,
+  hasErrorCode,
+  isStanError,
+  StanAbortError,
+  StanArgumentError,
+  StanConnectionError,
+  StanError,
+  StanProtocolError,
+  StanServerError,
+  StanSubscriptionError,
+  StanTimeoutError,
+} from "@stan-ts/core";
+export type { Payload, StanConnection, Status } from "./connection.js";
+export { connect, toBytes } from "./connection.js";
+export { Message } from "./message.js";
+export type { ConnectOptions, StartAt, SubscribeOptions } from "./options.js";
+export { defaultConnectOptions, defaultSubscribeOptions } from "./options.js";
+export type { Subscription } from "./subscription.js";

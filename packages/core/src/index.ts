@@ -1,1 +1,52 @@
-export {};
+/**
+ * @stan-ts/core: the NATS Streaming session and ack engine behind `stan-ts`.
+ *
+ * It talks to NATS through the structural {@link NatsConnectionLike} interface and imports
+ * nothing from Node.js. Applications use the `stan-ts` package; this one is for SDK authors.
+ *
+ * @packageDocumentation
+ */
+
+export type { CallOptions } from "./cancel.js";
+export { abortError, withCancel } from "./cancel.js";
+export type { DecodedMsg } from "./codec.js";
+export {
+  decodeMsgProto,
+  decodePubAck,
+  encodeAck,
+  encodeConstField,
+  encodePubMsg,
+} from "./codec.js";
+export {
+  ErrorCode,
+  hasErrorCode,
+  isStanError,
+  Messages,
+  StanAbortError,
+  StanArgumentError,
+  StanConnectionError,
+  StanError,
+  StanProtocolError,
+  StanServerError,
+  StanSubscriptionError,
+  StanTimeoutError,
+} from "./errors.js";
+export { createInbox, Nuid, nuid } from "./nuid.js";
+export type {
+  SentPublish,
+  SessionEvent,
+  SessionOptions,
+  SubscribeParams,
+  SubscriptionSink,
+} from "./session.js";
+export { CoreSubscription, Session } from "./session.js";
+export type { NatsConnectionLike, NatsMsgLike, NatsSubscriptionLike } from "./transport.js";
+export { isNoResponders, isRequestTimeout } from "./transport.js";
+export {
+  invalidArgument,
+  validateClientId,
+  validateClusterId,
+  validateInt,
+  validateName,
+  validateSubject,
+} from "./validate.js";

@@ -1,0 +1,280 @@
+import {
+  type CallOptions,
+  ErrorCode,
+  type NatsConnectionLike,
+  type SentPublish,
+  Session,
+  type SessionEvent,
+  StanArgumentError,
+  StanConnectionError,
+  type StanError,
+} from "@stan-ts/core";
+import { connect as natsConnect } from "nats";
+import type { Message } from "./message.js";
+import {
+  type ConnectOptions,
+  resolveConnectOptions,
+  resolveSubscribeOptions,
+  type SubscribeOptions,
+} from "./options.js";
+import { type Subscription, SubscriptionImpl } from "./subscription.js";
+
+/** What a publish accepts: bytes as they are, a string as UTF-8, anything else as JSON. */
+export type Payload = Uint8Array | string | unknown;
+
+/** Events of `sc.status()`, a tagged union. */
+export type Status =
+  | SessionEvent
+  | { type: "callback-error"; error: unknown; subject: string; sequence: bigint };
+
+/**
+ * A connection to a NATS Streaming server.
+ *
+ * @example
+ * ```ts
+ * await using sc = await connect({ clusterId: "test-cluster", clientId: "me", servers: url });
+ * const guid = await sc.publish("orders", { id: 1 });
+ * ```
+ */
+export interface StanConnection extends AsyncDisposable {
+  readonly clusterId: string;
+  readonly clientId: string;
+  /** The NATS connection underneath (borrowed or owned). */
+  readonly nc: NatsConnectionLike;
+  /** True until closed or lost. */
+  readonly isOpen: boolean;
+  /** Publishes awaiting their ack. */
+  readonly pendingPublishes: number;
+  /**
+   * Resolves when the connection ends: `undefined` after `close()`, or the error that ended it.
+   * Never rejects.
+   */
+  readonly closed: Promise<StanError | undefined>;
+  /**
+   * Publishes and resolves with the message's guid once the server stored it. Waits for room
+   * when `maxPubAcksInflight` publishes are unacknowledged.
+   * @throws StanServerError the server refused it; StanTimeoutError no ack in `pubAckTimeout`;
+   * StanConnectionError closed or lost; StanArgumentError bad subject, data or size.
+   */
+  publish(subject: string, data?: Payload, opts?: CallOptions): Promise<string>;
+  /**
+   * Pipelined publish: resolves as soon as the message is sent (after waiting for room in the
+   * window) with its guid and the promise of its ack. Keeps thousands in flight with bounded
+   * memory: `for (...) { const { acked } = await sc.publishAsync(s, d); track(acked); }`
+   */
+  publishAsync(subject: string, data?: Payload, opts?: CallOptions): Promise<SentPublish>;
+  /** Creates a subscription; see {@link SubscribeOptions}. */
+  subscribe(subject: string, opts?: SubscribeOptions): Promise<Subscription>;
+  /** Session events as an async iterable (ends when the connection ends). */
+  status(): AsyncIterable<Status>;
+  /**
+   * Closes the session (non-durable subscriptions are removed, durables kept), rejects what is
+   * pending with `stan: connection closed`, and closes the NATS connection if the SDK owns it.
+   * Idempotent.
+   */
+  close(opts?: CallOptions): Promise<void>;
+}
+
+const utf8 = new TextEncoder();
+const EMPTY = new Uint8Array(0);
+
+/** Turns a {@link Payload} into bytes. */
+export function toBytes(data: Payload): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (data === undefined) return EMPTY;
+  if (typeof data === "string") return utf8.encode(data);
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (err) {
+    throw new StanArgumentError(
+      ErrorCode.InvalidArgument,
+      `stan: data is not JSON-serializable (${(err as Error).message}): pass a Uint8Array, a string or a JSON value`,
+      { cause: err },
+    );
+  }
+  if (json === undefined) {
+    throw new StanArgumentError(
+      ErrorCode.InvalidArgument,
+      `stan: data of type ${typeof data} is not JSON-serializable: pass a Uint8Array, a string or a JSON value`,
+    );
+  }
+  return utf8.encode(json);
+}
+
+const STATUS_BUFFER = 1024;
+
+class StanConnectionImpl implements StanConnection {
+  readonly closed: Promise<StanError | undefined>;
+  private resolveClosed!: (e: StanError | undefined) => void;
+  private readonly statusListeners = new Set<(s: Status | undefined) => void>();
+
+  constructor(
+    private readonly session: Session,
+    readonly nc: NatsConnectionLike,
+    private readonly ownsNc: boolean,
+    onLost: ((e: StanConnectionError) => void) | undefined,
+  ) {
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    session.onEvent((e) => {
+      this.emit(e);
+      if (e.type === "connection-lost") {
+        if (this.ownsNc && !this.nc.isClosed()) void this.nc.close().catch(() => {});
+        try {
+          onLost?.(e.error);
+        } catch {
+          // the hook's own failure
+        }
+        this.end(e.error);
+      } else if (e.type === "closed") this.end(undefined);
+    });
+  }
+
+  get clusterId(): string {
+    return this.session.clusterId;
+  }
+  get clientId(): string {
+    return this.session.clientId;
+  }
+  get isOpen(): boolean {
+    return this.session.isOpen;
+  }
+  get pendingPublishes(): number {
+    return this.session.pendingPublishes;
+  }
+
+  private emit(s: Status): void {
+    for (const l of this.statusListeners) l(s);
+  }
+
+  private end(error: StanError | undefined): void {
+    for (const l of this.statusListeners) l(undefined);
+    this.statusListeners.clear();
+    this.resolveClosed(error);
+  }
+
+  publish(subject: string, data?: Payload, opts?: CallOptions): Promise<string> {
+    let bytes: Uint8Array;
+    try {
+      bytes = toBytes(data);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.session.publish(subject, bytes, opts);
+  }
+
+  publishAsync(subject: string, data?: Payload, opts?: CallOptions): Promise<SentPublish> {
+    let bytes: Uint8Array;
+    try {
+      bytes = toBytes(data);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.session.send(subject, bytes, opts);
+  }
+
+  async subscribe(subject: string, opts: SubscribeOptions = {}): Promise<Subscription> {
+    const params = resolveSubscribeOptions(subject, opts);
+    const sub = new SubscriptionImpl(subject, params.queue, params.durableName, !!opts.manualAcks);
+    sub.core = await this.session.subscribe(params, sub, opts);
+    if (opts.callback) {
+      sub.runCallback(
+        {
+          callback: opts.callback,
+          concurrency: opts.concurrency ?? 1,
+          onError: opts.onError,
+        },
+        (error, msg: Message) =>
+          this.emit({ type: "callback-error", error, subject, sequence: msg.sequence }),
+      );
+    }
+    return sub;
+  }
+
+  status(): AsyncIterable<Status> {
+    const queue: Status[] = [];
+    let wake: (() => void) | undefined;
+    let done = !this.session.isOpen;
+    const listener = (s: Status | undefined) => {
+      if (s === undefined) done = true;
+      else {
+        if (queue.length >= STATUS_BUFFER) queue.shift();
+        queue.push(s);
+      }
+      wake?.();
+      wake = undefined;
+    };
+    if (!done) this.statusListeners.add(listener);
+    const self = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        try {
+          for (;;) {
+            while (queue.length > 0) yield queue.shift() as Status;
+            if (done) return;
+            await new Promise<void>((r) => {
+              wake = r;
+            });
+          }
+        } finally {
+          self.statusListeners.delete(listener);
+        }
+      },
+    };
+  }
+
+  async close(opts?: CallOptions): Promise<void> {
+    try {
+      await this.session.close(opts);
+    } finally {
+      if (this.ownsNc && !this.nc.isClosed()) await this.nc.close().catch(() => {});
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Connects to a NATS Streaming server.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "stan-ts";
+ * const sc = await connect({ clusterId: "test-cluster", clientId: "worker-1" });
+ * ```
+ * @throws StanTimeoutError `stan: connect request timeout (possibly wrong cluster ID?)` when no
+ * streaming server answers; StanServerError when it refuses (e.g. `stan: clientID already
+ * registered`); StanArgumentError for bad options; StanConnectionError when NATS is unreachable.
+ */
+export async function connect(options: ConnectOptions): Promise<StanConnection> {
+  const resolved = resolveConnectOptions(options);
+  let nc = options.nc;
+  const owns = nc === undefined;
+  if (!nc) {
+    try {
+      nc = (await natsConnect({
+        servers: options.servers ?? "nats://127.0.0.1:4222",
+        name: resolved.clientId,
+        maxReconnectAttempts: -1,
+        ...options.natsOptions,
+      })) as unknown as NatsConnectionLike;
+    } catch (err) {
+      throw new StanConnectionError(
+        ErrorCode.ConnectionLost,
+        `stan: cannot connect to NATS at ${String(options.servers ?? "nats://127.0.0.1:4222")}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+  try {
+    const session = await Session.open(nc, resolved, options);
+    return new StanConnectionImpl(session, nc, owns, options.onConnectionLost);
+  } catch (err) {
+    if (owns) await nc.close().catch(() => {});
+    throw err;
+  }
+}

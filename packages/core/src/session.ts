@@ -1,0 +1,765 @@
+import {
+  CloseRequestSchema,
+  CloseResponseSchema,
+  ConnectRequestSchema,
+  ConnectResponseSchema,
+  decode,
+  encode,
+  PingResponseSchema,
+  PingSchema,
+  type StartPosition,
+  SubscriptionRequestSchema,
+  SubscriptionResponseSchema,
+  UnsubscribeRequestSchema,
+} from "@stan-ts/proto";
+import { abortError, type CallOptions, withCancel } from "./cancel.js";
+import {
+  type DecodedMsg,
+  decodeMsgProto,
+  decodePubAck,
+  encodeAck,
+  encodeConstField,
+  encodePubMsg,
+} from "./codec.js";
+import {
+  ErrorCode,
+  hasErrorCode,
+  Messages,
+  StanArgumentError,
+  StanConnectionError,
+  type StanError,
+  StanServerError,
+  StanSubscriptionError,
+  StanTimeoutError,
+} from "./errors.js";
+import { createInbox, nuid } from "./nuid.js";
+import {
+  isNoResponders,
+  isRequestTimeout,
+  type NatsConnectionLike,
+  type NatsMsgLike,
+  type NatsSubscriptionLike,
+} from "./transport.js";
+import { validateSubject } from "./validate.js";
+
+/** Settings of a {@link Session}; the client fills in the defaults. */
+export interface SessionOptions {
+  clusterId: string;
+  clientId: string;
+  /** ms to wait for the connect, subscribe, unsubscribe and close replies. */
+  connectTimeout: number;
+  /** ms to wait for a PubAck. */
+  pubAckTimeout: number;
+  /** Most publishes awaiting their PubAck at once. */
+  maxPubAcksInflight: number;
+  /** ms between client pings (sent to the server as whole seconds, at least 1). */
+  pingInterval: number;
+  /** Consecutive unanswered pings after which the connection is lost. */
+  pingMaxOut: number;
+  discoverPrefix: string;
+}
+
+/** What the session reports through {@link Session.onEvent}. */
+export type SessionEvent =
+  | { type: "connected"; clientId: string }
+  | { type: "ping-missed"; missed: number; maxOut: number }
+  | { type: "connection-lost"; error: StanConnectionError }
+  | { type: "protocol-error"; error: StanError }
+  | { type: "closed" };
+
+/** Parameters of a subscription request. */
+export interface SubscribeParams {
+  subject: string;
+  queue?: string | undefined;
+  durableName?: string | undefined;
+  maxInflight: number;
+  ackWaitSecs: number;
+  startPosition: StartPosition;
+  startSequence?: bigint | undefined;
+  /** ns before the server's now (TimeDeltaStart). */
+  startTimeDelta?: bigint | undefined;
+}
+
+/** Receives a subscription's messages from the session. */
+export interface SubscriptionSink {
+  deliver(msg: DecodedMsg): void;
+  /** The subscription ended: by close/unsubscribe (no error) or by connection loss. */
+  end(error?: StanError): void;
+}
+
+interface PendingPub {
+  guid: string;
+  resolve: (guid: string) => void;
+  reject: (err: Error) => void;
+  deadline: number;
+}
+
+/** A publish that was sent: its guid and the promise of its PubAck. */
+export interface SentPublish {
+  readonly guid: string;
+  /** Resolves with the guid once stored; rejects with a typed error. Never hangs. */
+  readonly acked: Promise<string>;
+}
+
+interface ServerSubjects {
+  pubPrefix: string;
+  subRequests: string;
+  unsubRequests: string;
+  subCloseRequests: string;
+  closeRequests: string;
+  pingRequests: string;
+}
+
+const noop = () => {};
+
+/**
+ * One NATS Streaming session over a NATS connection: the connect handshake, heartbeats,
+ * pings, the publish window and ack timeouts, subscriptions and acks, close.
+ *
+ * This is the engine behind `stan-ts`; application code uses the `stan-ts` package.
+ */
+export class Session {
+  readonly clientId: string;
+  readonly clusterId: string;
+  /** Per-connection unique id (NUID bytes) sent with publishes and pings. */
+  readonly connId: Uint8Array;
+  private readonly opts: SessionOptions;
+  private readonly nc: NatsConnectionLike;
+  private subjects!: ServerSubjects;
+  private hbSub: NatsSubscriptionLike | undefined;
+  private ackSub: NatsSubscriptionLike | undefined;
+  private readonly ackInbox: string;
+  private readonly pubOpts: { reply: string };
+  private readonly clientIdField: Uint8Array;
+  private readonly connIdField: Uint8Array;
+  private readonly pubSubjects = new Map<string, string>();
+  private readonly pending = new Map<string, PendingPub>();
+  private readonly roomWaiters: Array<() => void> = [];
+  /** Slots promised to woken waiters that have not sent yet. */
+  private reserved = 0;
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private sweepEvery = 0;
+  private customDeadlines = 0;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private pingsMissed = 0;
+  private pingBytes: Uint8Array = new Uint8Array(0);
+  private readonly subs = new Map<string, CoreSubscription>();
+  private readonly listeners = new Set<(e: SessionEvent) => void>();
+  private state: "connecting" | "open" | "closing" | "closed" | "lost" = "connecting";
+  private endError: StanConnectionError | undefined;
+  private closePromise: Promise<void> | undefined;
+  private maxPayload: number;
+
+  private constructor(nc: NatsConnectionLike, opts: SessionOptions) {
+    this.nc = nc;
+    this.opts = opts;
+    this.clientId = opts.clientId;
+    this.clusterId = opts.clusterId;
+    this.connId = new TextEncoder().encode(nuid.next());
+    this.ackInbox = `_STAN.acks.${nuid.next()}`;
+    this.pubOpts = { reply: this.ackInbox };
+    this.clientIdField = encodeConstField(1, opts.clientId);
+    this.connIdField = encodeConstField(6, this.connId);
+    this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+  }
+
+  /** Opens a session: registers with the streaming server and starts pings. */
+  static async open(
+    nc: NatsConnectionLike,
+    opts: SessionOptions,
+    call?: CallOptions,
+  ): Promise<Session> {
+    const s = new Session(nc, opts);
+    await s.handshake(call);
+    return s;
+  }
+
+  /** True until the session is closed or lost. */
+  get isOpen(): boolean {
+    return this.state === "open";
+  }
+
+  /** Why the session ended, if it did. */
+  get error(): StanConnectionError | undefined {
+    return this.endError;
+  }
+
+  /** Number of publishes awaiting their PubAck. */
+  get pendingPublishes(): number {
+    return this.pending.size;
+  }
+
+  /** Registers a listener for session events; returns a function that removes it. */
+  onEvent(listener: (e: SessionEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(e: SessionEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
+  }
+
+  private async handshake(call?: CallOptions): Promise<void> {
+    const nc = this.nc;
+    const hbInbox = createInbox();
+    this.hbSub = nc.subscribe(hbInbox, {
+      callback: (_err, msg) => {
+        if (msg.reply) nc.publish(msg.reply);
+      },
+    });
+    this.ackSub = nc.subscribe(this.ackInbox, {
+      callback: (_err, msg) => this.onPubAck(msg),
+    });
+    const pingSecs = Math.max(1, Math.round(this.opts.pingInterval / 1000));
+    const req = encode(ConnectRequestSchema, {
+      clientID: this.clientId,
+      heartbeatInbox: hbInbox,
+      protocol: 1,
+      connID: this.connId,
+      pingInterval: pingSecs,
+      pingMaxOut: this.opts.pingMaxOut,
+    });
+    const subject = `${this.opts.discoverPrefix}.${this.clusterId}`;
+    let reply: NatsMsgLike;
+    try {
+      reply = await withCancel(
+        nc.request(subject, req, { timeout: this.opts.connectTimeout }),
+        call,
+        "connect",
+      );
+    } catch (err) {
+      this.teardownNats();
+      throw mapRequestError(err, Messages.connectTimeout, ErrorCode.ConnectTimeout);
+    }
+    const resp = decode(ConnectResponseSchema, reply.data);
+    if (resp.error) {
+      this.teardownNats();
+      throw new StanServerError(ErrorCode.ServerError, resp.error);
+    }
+    this.subjects = {
+      pubPrefix: resp.pubPrefix,
+      subRequests: resp.subRequests,
+      unsubRequests: resp.unsubRequests,
+      subCloseRequests: resp.subCloseRequests,
+      closeRequests: resp.closeRequests,
+      pingRequests: resp.pingRequests,
+    };
+    this.state = "open";
+    if (resp.protocol >= 1 && resp.pingInterval !== 0 && resp.pingRequests) {
+      this.startPings();
+    }
+    nc.closed().then(
+      () => this.lose("stan: NATS connection closed"),
+      () => this.lose("stan: NATS connection closed"),
+    );
+    this.emit({ type: "connected", clientId: this.clientId });
+  }
+
+  // ---------------------------------------------------------------- pings
+
+  private startPings(): void {
+    this.pingBytes = encode(PingSchema, { connID: this.connId });
+    const interval = this.opts.pingInterval;
+    this.pingTimer = setInterval(() => this.ping(), interval);
+    this.pingTimer.unref?.();
+  }
+
+  private ping(): void {
+    if (this.state !== "open") return;
+    this.nc
+      .request(this.subjects.pingRequests, this.pingBytes, {
+        timeout: this.opts.pingInterval,
+      })
+      .then(
+        (msg) => {
+          if (this.state !== "open") return;
+          let error = "";
+          try {
+            error = decode(PingResponseSchema, msg.data).error;
+          } catch {
+            // an undecodable reply still proves the server is there
+          }
+          if (error) {
+            this.lose(error);
+            return;
+          }
+          this.pingsMissed = 0;
+        },
+        () => this.missPing(),
+      );
+  }
+
+  private missPing(): void {
+    if (this.state !== "open") return;
+    this.pingsMissed++;
+    this.emit({ type: "ping-missed", missed: this.pingsMissed, maxOut: this.opts.pingMaxOut });
+    if (this.pingsMissed >= this.opts.pingMaxOut) this.lose(Messages.pingFailure);
+  }
+
+  /**
+   * Ends the session because it was lost: pending publishes, requests and subscriptions end
+   * with a {@link StanConnectionError}. Reported once.
+   */
+  lose(reason: string, cause?: unknown): void {
+    if (this.state !== "open" && this.state !== "connecting") return;
+    this.state = "lost";
+    const error = new StanConnectionError(ErrorCode.ConnectionLost, reason, { cause });
+    this.endError = error;
+    this.shutdown(error);
+    this.emit({ type: "connection-lost", error });
+  }
+
+  private shutdown(error: StanConnectionError): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+    this.stopSweep();
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+    for (const w of this.roomWaiters.splice(0)) w();
+    for (const sub of this.subs.values()) sub.terminate(error);
+    this.subs.clear();
+    this.teardownNats();
+  }
+
+  private teardownNats(): void {
+    if (this.nc.isClosed()) return;
+    try {
+      this.hbSub?.unsubscribe();
+      this.ackSub?.unsubscribe();
+    } catch {
+      // connection already gone
+    }
+  }
+
+  // ---------------------------------------------------------------- publish
+
+  private checkOpen(): StanConnectionError | undefined {
+    if (this.state === "open") return undefined;
+    return (
+      this.endError ??
+      new StanConnectionError(ErrorCode.ConnectionClosed, Messages.connectionClosed)
+    );
+  }
+
+  private pubSubject(subject: string): string {
+    let full = this.pubSubjects.get(subject);
+    if (full === undefined) {
+      validateSubject(subject);
+      full = `${this.subjects.pubPrefix}.${subject}`;
+      if (this.pubSubjects.size >= 4096) this.pubSubjects.clear();
+      this.pubSubjects.set(subject, full);
+    }
+    return full;
+  }
+
+  /**
+   * Publishes and resolves with the guid once the server stored the message. Waits for room
+   * when `maxPubAcksInflight` publishes are unacknowledged.
+   */
+  publish(subject: string, data: Uint8Array, call?: CallOptions): Promise<string> {
+    if (this.hasRoom()) {
+      try {
+        return this.sendNow(subject, data, call);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.send(subject, data, call).then((s) => s.acked);
+  }
+
+  /**
+   * Resolves as soon as the message is handed to NATS (after waiting for room in the window),
+   * with its guid and the promise of its ack: the pipelined form for throughput.
+   */
+  async send(subject: string, data: Uint8Array, call?: CallOptions): Promise<SentPublish> {
+    const closed = this.checkOpen();
+    if (closed) throw closed;
+    this.pubSubject(subject);
+    let guid = "";
+    if (!this.hasRoom()) {
+      await this.waitForRoom(call);
+      this.reserved--;
+    }
+    const acked = this.sendNow(subject, data, call, (g) => {
+      guid = g;
+    });
+    acked.catch(noop); // observed by whoever awaits it; never an unhandled rejection here
+    return { guid, acked };
+  }
+
+  private hasRoom(): boolean {
+    return (
+      this.pending.size + this.reserved < this.opts.maxPubAcksInflight &&
+      this.roomWaiters.length === 0
+    );
+  }
+
+  private waitForRoom(call?: CallOptions): Promise<void> {
+    let waiter: (() => void) | undefined;
+    const room = new Promise<void>((resolve) => {
+      waiter = resolve;
+      this.roomWaiters.push(resolve);
+    });
+    return withCancel(room, call, "publish", () => {
+      const i = this.roomWaiters.indexOf(waiter as () => void);
+      if (i >= 0) this.roomWaiters.splice(i, 1);
+      else this.reserved--; // woken already: give its slot back
+      this.wakeWaiters();
+    }).then(() => {
+      const closed = this.checkOpen();
+      if (closed) {
+        this.reserved--;
+        throw closed;
+      }
+    });
+  }
+
+  /** Wakes as many waiters as there are free slots, each holding a reserved slot. */
+  private wakeWaiters(): void {
+    while (
+      this.roomWaiters.length > 0 &&
+      this.pending.size + this.reserved < this.opts.maxPubAcksInflight
+    ) {
+      const w = this.roomWaiters.shift() as () => void;
+      this.reserved++;
+      w();
+    }
+  }
+
+  private sendNow(
+    subject: string,
+    data: Uint8Array,
+    call: CallOptions | undefined,
+    onGuid?: (guid: string) => void,
+  ): Promise<string> {
+    const closed = this.checkOpen();
+    if (closed) throw closed;
+    if (call?.signal?.aborted) throw abortError(call.signal, "publish");
+    const full = this.pubSubject(subject);
+    const guid = nuid.next();
+    onGuid?.(guid);
+    const bytes = encodePubMsg(this.clientIdField, guid, subject, data, this.connIdField);
+    if (bytes.length > this.maxPayload) {
+      throw new StanArgumentError(
+        ErrorCode.MaxPayloadExceeded,
+        `stan: payload too large: ${data.length} bytes of data make a ${bytes.length}-byte message, over the NATS server's max_payload of ${this.maxPayload}`,
+      );
+    }
+    const custom = call?.timeout !== undefined;
+    const deadline = Date.now() + (custom ? (call?.timeout as number) : this.opts.pubAckTimeout);
+    const promise = new Promise<string>((resolve, reject) => {
+      this.pending.set(guid, { guid, resolve, reject, deadline });
+    });
+    if (custom) this.customDeadlines++;
+    this.startSweep(custom ? (call?.timeout as number) : this.opts.pubAckTimeout);
+    this.nc.publish(full, bytes, this.pubOpts);
+    const signal = call?.signal;
+    if (signal) {
+      const onAbort = () => this.settle(guid, abortError(signal, "publish"));
+      signal.addEventListener("abort", onAbort, { once: true });
+      promise.then(
+        () => signal.removeEventListener("abort", onAbort),
+        () => signal.removeEventListener("abort", onAbort),
+      );
+    }
+    return promise;
+  }
+
+  private onPubAck(msg: NatsMsgLike): void {
+    let guid: string;
+    let error: string;
+    try {
+      [guid, error] = decodePubAck(msg.data);
+    } catch (err) {
+      this.emit({ type: "protocol-error", error: err as StanError });
+      return;
+    }
+    this.settle(guid, error ? new StanServerError(ErrorCode.ServerError, error) : undefined);
+  }
+
+  private settle(guid: string, error?: Error): void {
+    const p = this.pending.get(guid);
+    if (!p) return;
+    this.pending.delete(guid);
+    if (error) p.reject(error);
+    else p.resolve(guid);
+    if (this.roomWaiters.length > 0) this.wakeWaiters();
+    if (this.pending.size === 0) this.stopSweep();
+  }
+
+  /** Runs the sweep often enough for a deadline `timeout` ms away (a quarter of it, 10 ms to 1 s). */
+  private startSweep(timeout: number): void {
+    const every = Math.max(10, Math.min(1000, Math.floor(timeout / 4)));
+    if (this.sweepTimer && every >= this.sweepEvery) return;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepEvery = every;
+    this.sweepTimer = setInterval(() => this.sweep(), every);
+  }
+
+  private stopSweep(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.sweepEvery = 0;
+    this.customDeadlines = 0;
+  }
+
+  /** One timer per connection expires PubAcks; entries are in send order. */
+  private sweep(): void {
+    const now = Date.now();
+    const fullScan = this.customDeadlines > 0;
+    const expired: PendingPub[] = [];
+    for (const p of this.pending.values()) {
+      if (p.deadline <= now) expired.push(p);
+      else if (!fullScan) break;
+    }
+    for (const p of expired) {
+      this.settle(p.guid, new StanTimeoutError(ErrorCode.PubAckTimeout, Messages.pubAckTimeout));
+    }
+  }
+
+  // ---------------------------------------------------------------- subscribe
+
+  /** Creates a subscription on the server; messages go to `sink`. */
+  async subscribe(
+    params: SubscribeParams,
+    sink: SubscriptionSink,
+    call?: CallOptions,
+  ): Promise<CoreSubscription> {
+    const closed = this.checkOpen();
+    if (closed) throw closed;
+    const inbox = createInbox();
+    const sub = new CoreSubscription(this, params, inbox, sink);
+    sub.natsSub = this.nc.subscribe(inbox, {
+      callback: (_err, msg) => sub.onMessage(msg),
+    });
+    const req = encode(SubscriptionRequestSchema, {
+      clientID: this.clientId,
+      subject: params.subject,
+      qGroup: params.queue ?? "",
+      inbox,
+      maxInFlight: params.maxInflight,
+      ackWaitInSecs: params.ackWaitSecs,
+      durableName: params.durableName ?? "",
+      startPosition: params.startPosition,
+      startSequence: params.startSequence ?? 0n,
+      startTimeDelta: params.startTimeDelta ?? 0n,
+    });
+    let reply: NatsMsgLike;
+    try {
+      reply = await withCancel(
+        this.nc.request(this.subjects.subRequests, req, { timeout: this.opts.connectTimeout }),
+        call,
+        "subscribe",
+      );
+    } catch (err) {
+      sub.natsSub.unsubscribe();
+      if (this.subjects.subCloseRequests && this.state === "open") {
+        // Best effort, as the official clients do: the server may have created it anyway.
+        const bye = encode(UnsubscribeRequestSchema, {
+          clientID: this.clientId,
+          subject: params.subject,
+          inbox,
+          durableName: params.durableName ?? "",
+        });
+        this.nc.publish(this.subjects.subCloseRequests, bye);
+      }
+      throw this.checkOpen() ?? mapRequestError(err, Messages.subscribeTimeout);
+    }
+    const resp = decode(SubscriptionResponseSchema, reply.data);
+    if (resp.error) {
+      sub.natsSub.unsubscribe();
+      throw new StanServerError(ErrorCode.ServerError, resp.error);
+    }
+    const lost = this.checkOpen();
+    if (lost) {
+      sub.natsSub.unsubscribe();
+      throw lost;
+    }
+    sub.ackInbox = resp.ackInbox;
+    this.subs.set(inbox, sub);
+    return sub;
+  }
+
+  /** @internal */
+  sendAck(sub: CoreSubscription, sequence: bigint): void {
+    const closed = this.checkOpen();
+    if (closed) throw closed;
+    this.nc.publish(sub.ackInbox, encodeAck(sub.params.subject, sequence));
+  }
+
+  /** @internal */
+  async endSubscription(
+    sub: CoreSubscription,
+    unsubscribe: boolean,
+    call?: CallOptions,
+  ): Promise<void> {
+    const closed = this.checkOpen();
+    if (closed) throw closed;
+    const subject = unsubscribe ? this.subjects.unsubRequests : this.subjects.subCloseRequests;
+    if (!subject) {
+      throw new StanServerError(ErrorCode.NotSupported, Messages.notSupported);
+    }
+    sub.natsSub?.unsubscribe();
+    this.subs.delete(sub.inbox);
+    const req = encode(UnsubscribeRequestSchema, {
+      clientID: this.clientId,
+      subject: sub.params.subject,
+      inbox: sub.ackInbox,
+      durableName: sub.params.durableName ?? "",
+    });
+    let reply: NatsMsgLike;
+    try {
+      reply = await withCancel(
+        this.nc.request(subject, req, { timeout: this.opts.connectTimeout }),
+        call,
+        unsubscribe ? "unsubscribe" : "subscription close",
+      );
+    } catch (err) {
+      throw (
+        this.checkOpen() ??
+        mapRequestError(
+          err,
+          unsubscribe ? Messages.unsubscribeTimeout : "stan: close request timeout",
+        )
+      );
+    }
+    const resp = decode(SubscriptionResponseSchema, reply.data);
+    if (resp.error) {
+      if (resp.error === Messages.invalidSubscription) {
+        throw new StanSubscriptionError(ErrorCode.InvalidSubscription, resp.error);
+      }
+      throw new StanServerError(ErrorCode.ServerError, resp.error);
+    }
+  }
+
+  // ---------------------------------------------------------------- close
+
+  /**
+   * Closes the session: the server removes non-durable subscriptions and keeps durables.
+   * Pending publishes reject with `stan: connection closed`. Idempotent; after a lost
+   * connection it only releases local resources.
+   */
+  close(call?: CallOptions): Promise<void> {
+    if (!this.closePromise) this.closePromise = this.doClose(call);
+    return this.closePromise;
+  }
+
+  private async doClose(call?: CallOptions): Promise<void> {
+    const wasOpen = this.state === "open";
+    if (this.state === "lost" || !wasOpen) {
+      this.state = "closed";
+      this.emit({ type: "closed" });
+      return;
+    }
+    this.state = "closing";
+    const error = new StanConnectionError(ErrorCode.ConnectionClosed, Messages.connectionClosed);
+    this.endError = error;
+    let failure: unknown;
+    try {
+      const req = encode(CloseRequestSchema, { clientID: this.clientId });
+      const reply = await withCancel(
+        this.nc.request(this.subjects.closeRequests, req, { timeout: this.opts.connectTimeout }),
+        call,
+        "close",
+      );
+      const resp = decode(CloseResponseSchema, reply.data);
+      if (resp.error) failure = new StanServerError(ErrorCode.ServerError, resp.error);
+    } catch (err) {
+      failure = mapRequestError(err, Messages.closeTimeout);
+    }
+    this.state = "closed";
+    this.shutdown(error);
+    this.emit({ type: "closed" });
+    if (failure) throw failure;
+  }
+}
+
+/** A subscription as the engine sees it. */
+export class CoreSubscription {
+  /** @internal */
+  natsSub: NatsSubscriptionLike | undefined;
+  /** The server's ack inbox for this subscription. */
+  ackInbox = "";
+  /** Highest sequence delivered so far (0n before the first). */
+  lastSequence = 0n;
+  private ended = false;
+
+  /** @internal */
+  constructor(
+    private readonly session: Session,
+    readonly params: SubscribeParams,
+    readonly inbox: string,
+    private readonly sink: SubscriptionSink,
+  ) {}
+
+  /** @internal */
+  onMessage(msg: NatsMsgLike): void {
+    if (this.ended) return;
+    let decoded: DecodedMsg;
+    try {
+      decoded = decodeMsgProto(msg.data);
+    } catch {
+      return; // malformed: ignored, the server will redeliver a real message
+    }
+    if (decoded.sequence > this.lastSequence) this.lastSequence = decoded.sequence;
+    this.sink.deliver(decoded);
+  }
+
+  /** Acknowledges a sequence. Throws when the subscription or connection is closed. */
+  ack(sequence: bigint): void {
+    if (this.ended) {
+      throw new StanSubscriptionError(ErrorCode.InvalidSubscription, Messages.invalidSubscription);
+    }
+    this.session.sendAck(this, sequence);
+  }
+
+  /** True once closed, unsubscribed or ended by connection loss. */
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Closes (`unsubscribe=false`: a durable keeps its position) or unsubscribes. */
+  async end(unsubscribe: boolean, call?: CallOptions): Promise<void> {
+    if (this.ended) {
+      throw new StanSubscriptionError(ErrorCode.InvalidSubscription, Messages.invalidSubscription);
+    }
+    this.ended = true;
+    try {
+      await this.session.endSubscription(this, unsubscribe, call);
+    } finally {
+      this.sink.end();
+    }
+  }
+
+  /** @internal Ends locally because the session ended. */
+  terminate(error: StanError): void {
+    if (this.ended) return;
+    this.ended = true;
+    try {
+      this.natsSub?.unsubscribe();
+    } catch {
+      // connection gone
+    }
+    this.sink.end(error);
+  }
+}
+
+function mapRequestError(
+  err: unknown,
+  timeoutText: string,
+  code: ErrorCode = ErrorCode.RequestTimeout,
+): StanError {
+  if (hasErrorCode(err, ErrorCode.Aborted) || hasErrorCode(err, ErrorCode.Timeout)) return err;
+  if (isNoResponders(err) || isRequestTimeout(err)) {
+    return new StanTimeoutError(code, timeoutText, { cause: err });
+  }
+  return new StanConnectionError(ErrorCode.ConnectionLost, `${timeoutText}: ${String(err)}`, {
+    cause: err,
+  });
+}

@@ -1,0 +1,65 @@
+/**
+ * The small structural view of a NATS connection that the engine needs. A connection of the
+ * `nats` 2.x package and one of `@nats-io/transport-node` 3.x both satisfy it, so neither is a
+ * dependency of the engine.
+ */
+
+/** A message received from NATS. */
+export interface NatsMsgLike {
+  readonly subject: string;
+  readonly reply?: string | undefined;
+  readonly data: Uint8Array;
+  /** Present on status messages (e.g. 503 no responders) in nats.js. */
+  readonly headers?: unknown;
+}
+
+/** A core NATS subscription. */
+export interface NatsSubscriptionLike {
+  unsubscribe(max?: number): void;
+}
+
+/** The part of a NATS connection the engine uses. */
+export interface NatsConnectionLike {
+  readonly info?: { readonly max_payload?: number } | undefined;
+  publish(subject: string, payload?: Uint8Array, options?: { reply?: string }): void;
+  subscribe(
+    subject: string,
+    options?: {
+      callback?: (err: Error | null, msg: NatsMsgLike) => void;
+      max?: number;
+    },
+  ): NatsSubscriptionLike;
+  request(
+    subject: string,
+    payload?: Uint8Array,
+    options?: { timeout?: number; noMux?: boolean },
+  ): Promise<NatsMsgLike>;
+  flush(): Promise<void>;
+  /** Resolves (with an error or nothing) when the connection is closed for good. */
+  closed(): Promise<unknown>;
+  isClosed(): boolean;
+  close(): Promise<void>;
+}
+
+/** True when a request failed because no one subscribes to its subject (NATS 503). */
+export function isNoResponders(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  const e = err as { code?: unknown; name?: unknown; message?: unknown };
+  return (
+    e.code === "503" ||
+    e.code === 503 ||
+    e.name === "NoRespondersError" ||
+    (typeof e.message === "string" && /no responders/i.test(e.message))
+  );
+}
+
+/** True when a request failed because its time ran out. */
+export function isRequestTimeout(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  const e = err as { code?: unknown; name?: unknown; message?: unknown };
+  return (
+    e.code === "TIMEOUT" ||
+    e.name === "TimeoutError" ||
+    (typeof e.message === "string" && /timeout/i.test(e.message))
+  );
+}

@@ -1,0 +1,74 @@
+import { ErrorCode, StanArgumentError } from "./errors.js";
+
+const CLIENT_ID = /^[a-zA-Z0-9_-]+$/;
+
+function fail(message: string): never {
+  throw new StanArgumentError(ErrorCode.InvalidArgument, message);
+}
+
+/** Checks a clientID the way nats-streaming-server does (`^[a-zA-Z0-9_-]+$`). */
+export function validateClientId(clientId: unknown): string {
+  if (typeof clientId !== "string" || clientId.length === 0) {
+    fail("stan: clientID missing: give a non-empty clientId of letters, digits, '-' or '_'");
+  }
+  if (!CLIENT_ID.test(clientId)) {
+    fail(
+      `stan: invalid clientID "${clientId}": only alphanumeric and \`-\` or \`_\` characters allowed`,
+    );
+  }
+  return clientId;
+}
+
+/** Checks a cluster ID (used as a NATS subject token). */
+export function validateClusterId(clusterId: unknown): string {
+  if (typeof clusterId !== "string" || clusterId.length === 0) {
+    fail("stan: clusterId missing: give the streaming server's cluster ID (e.g. test-cluster)");
+  }
+  if (/[\s*>]/.test(clusterId) || clusterId.startsWith(".") || clusterId.endsWith(".")) {
+    fail(`stan: invalid clusterId "${clusterId}": no spaces, wildcards or leading/trailing '.'`);
+  }
+  return clusterId;
+}
+
+/**
+ * Checks a channel name: a NATS subject without wildcards, empty tokens, leading or trailing
+ * `.`, whitespace or `/` (the server refuses those, the last for its file store).
+ */
+export function validateSubject(subject: unknown, what = "subject"): string {
+  if (typeof subject !== "string" || subject.length === 0) {
+    fail(`stan: invalid subject: ${what} must be a non-empty string`);
+  }
+  if (/[*>]/.test(subject)) {
+    fail(`stan: invalid subject "${subject}": wildcards (* and >) are not allowed in a channel`);
+  }
+  if (/[\s/]/.test(subject)) {
+    fail(`stan: invalid subject "${subject}": whitespace and '/' are not allowed`);
+  }
+  if (subject.startsWith(".") || subject.endsWith(".") || subject.includes("..")) {
+    fail(`stan: invalid subject "${subject}": empty tokens (leading, trailing or double '.')`);
+  }
+  return subject;
+}
+
+/** Checks an optional name (queue group, durable name): non-empty, no whitespace. */
+export function validateName(value: unknown, what: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value.length === 0) {
+    fail(`stan: invalid ${what}: must be a non-empty string when given`);
+  }
+  if (/\s/.test(value)) fail(`stan: invalid ${what} "${value}": whitespace is not allowed`);
+  return value;
+}
+
+/** Checks an integer option within bounds. */
+export function validateInt(value: unknown, what: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    fail(`stan: invalid ${what}: ${String(value)} (expected an integer from ${min} to ${max})`);
+  }
+  return value;
+}
+
+/** Throws the argument error for `message`. */
+export function invalidArgument(message: string): never {
+  return fail(message);
+}

@@ -1,0 +1,188 @@
+import { describe, expect, it } from "vitest";
+import {
+  ErrorCode,
+  Session,
+  type SessionEvent,
+  type SessionOptions,
+  StanAbortError,
+  StanConnectionError,
+  StanServerError,
+  StanTimeoutError,
+} from "../src/index.js";
+import { FakeNats, FakeStreamingServer } from "./fake-nats.js";
+
+const data = new Uint8Array([1, 2, 3]);
+
+function options(over: Partial<SessionOptions> = {}): SessionOptions {
+  return {
+    clusterId: "test-cluster",
+    clientId: "unit",
+    connectTimeout: 500,
+    pubAckTimeout: 30_000,
+    maxPubAcksInflight: 16,
+    pingInterval: 60_000,
+    pingMaxOut: 3,
+    discoverPrefix: "_STAN.discover",
+    ...over,
+  };
+}
+
+async function setup(over: Partial<SessionOptions> = {}) {
+  const nc = new FakeNats();
+  const server = new FakeStreamingServer(nc);
+  const session = await Session.open(nc, options(over));
+  const events: SessionEvent[] = [];
+  session.onEvent((e) => events.push(e));
+  return { nc, server, session, events };
+}
+
+function nextEvent(session: Session, type: SessionEvent["type"]): Promise<SessionEvent> {
+  return new Promise((resolve) => {
+    const off = session.onEvent((e) => {
+      if (e.type === type) {
+        off();
+        resolve(e);
+      }
+    });
+  });
+}
+
+describe("Session (engine) against a precise fake", () => {
+  it("connect with no responders fails at once with the official timeout text", async () => {
+    const nc = new FakeNats();
+    const started = Date.now();
+    const err = await Session.open(nc, options({ connectTimeout: 10_000 })).catch((e) => e);
+    expect(err).toBeInstanceOf(StanTimeoutError);
+    expect(err.code).toBe(ErrorCode.ConnectTimeout);
+    expect(err.message).toBe("stan: connect request timeout (possibly wrong cluster ID?)");
+    expect(Date.now() - started).toBeLessThan(5_000); // not the 10 s connect timeout
+  });
+
+  it("publish resolves with the guid after the PubAck", async () => {
+    const { session } = await setup();
+    const guid = await session.publish("a", data);
+    expect(guid).toMatch(/^[0-9A-Za-z]{22}$/);
+    expect(session.pendingPublishes).toBe(0);
+  });
+
+  it("a PubAck error rejects with the server's text", async () => {
+    const { session, server } = await setup();
+    server.mode = "error";
+    const err = await session.publish("a", data).catch((e) => e);
+    expect(err).toBeInstanceOf(StanServerError);
+    expect(err.message).toBe("stan: invalid publish request");
+  });
+
+  it("never has more than maxPubAcksInflight unacknowledged; the next waits for room", async () => {
+    const { session, server } = await setup({ maxPubAcksInflight: 3 });
+    server.mode = "hold";
+    const sent = [];
+    for (let i = 0; i < 3; i++) sent.push(await session.send("a", data));
+    let fourthSent = false;
+    const fourth = session.send("a", data).then((s) => {
+      fourthSent = true;
+      return s;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(fourthSent).toBe(false);
+    expect(session.pendingPublishes).toBe(3);
+    expect(server.received).toBe(3);
+    server.release(1);
+    const s4 = await fourth;
+    expect(session.pendingPublishes).toBe(3);
+    server.release();
+    await Promise.all([...sent.map((s) => s.acked), s4.acked]);
+    expect(session.pendingPublishes).toBe(0);
+  });
+
+  it("an unacknowledged publish rejects with `stan: publish ack timeout` and frees its slot", async () => {
+    const { session, server } = await setup({ pubAckTimeout: 100, maxPubAcksInflight: 1 });
+    server.mode = "hold";
+    const err = await session.publish("a", data).catch((e) => e);
+    expect(err).toBeInstanceOf(StanTimeoutError);
+    expect(err.code).toBe(ErrorCode.PubAckTimeout);
+    expect(err.message).toBe("stan: publish ack timeout");
+    expect(session.pendingPublishes).toBe(0);
+    server.mode = "ack";
+    await expect(session.publish("a", data)).resolves.toMatch(/.{22}/);
+  });
+
+  it("a per-call timeout shorter than pubAckTimeout is honoured", async () => {
+    const { session, server } = await setup({ pubAckTimeout: 60_000 });
+    server.mode = "hold";
+    const err = await session.publish("a", data, { timeout: 50 }).catch((e) => e);
+    expect(err.code).toBe(ErrorCode.PubAckTimeout);
+  });
+
+  it("aborting a publish that waits for room rejects it and gives no slot away", async () => {
+    const { session, server } = await setup({ maxPubAcksInflight: 1 });
+    server.mode = "hold";
+    const first = await session.send("a", data);
+    const ac = new AbortController();
+    const waiting = session.send("a", data, { signal: ac.signal });
+    ac.abort(new Error("user gave up"));
+    const err = await waiting.catch((e) => e);
+    expect(err).toBeInstanceOf(StanAbortError);
+    expect(err.cause).toBeInstanceOf(Error);
+    expect(server.received).toBe(1);
+    server.release();
+    await first.acked;
+    await expect(session.publish("a", data, { timeout: 1000 }).then(() => server.received))
+      .rejects.toBeDefined()
+      .catch(() => {});
+  });
+
+  it("pings that get no responders end the session after pingMaxOut, rejecting pending work", async () => {
+    const { session, server, events } = await setup({ pingInterval: 100, pingMaxOut: 2 });
+    server.mode = "hold";
+    const pending = session.publish("a", data);
+    server.stopPings();
+    const lost = (await nextEvent(session, "connection-lost")) as Extract<
+      SessionEvent,
+      { type: "connection-lost" }
+    >;
+    expect(lost.error.message).toBe("stan: connection lost due to PING failure");
+    const err = await pending.catch((e) => e);
+    expect(err).toBeInstanceOf(StanConnectionError);
+    expect(err.code).toBe(ErrorCode.ConnectionLost);
+    expect(events.filter((e) => e.type === "ping-missed")).toHaveLength(2);
+    expect(events.filter((e) => e.type === "connection-lost")).toHaveLength(1);
+    await expect(session.publish("a", data)).rejects.toBe(lost.error);
+  });
+
+  it("a ping answered with an error (client replaced) ends the session with that text", async () => {
+    const { session, server } = await setup({ pingInterval: 100 });
+    server.pingError = "client has been replaced or is no longer registered";
+    const lost = (await nextEvent(session, "connection-lost")) as Extract<
+      SessionEvent,
+      { type: "connection-lost" }
+    >;
+    expect(lost.error.message).toBe("client has been replaced or is no longer registered");
+    expect(session.isOpen).toBe(false);
+  });
+
+  it("the NATS connection closing ends the session once", async () => {
+    const { session, nc, events } = await setup();
+    const lost = nextEvent(session, "connection-lost");
+    await nc.close();
+    await lost;
+    await new Promise((r) => setImmediate(r));
+    expect(events.filter((e) => e.type === "connection-lost")).toHaveLength(1);
+    expect(session.error?.message).toBe("stan: NATS connection closed");
+  });
+
+  it("close rejects pending publishes with `stan: connection closed` and is idempotent", async () => {
+    const { session, server } = await setup();
+    server.mode = "hold";
+    const pending = session.publish("a", data);
+    await session.close();
+    await session.close();
+    const err = await pending.catch((e) => e);
+    expect(err).toBeInstanceOf(StanConnectionError);
+    expect(err.code).toBe(ErrorCode.ConnectionClosed);
+    expect(err.message).toBe("stan: connection closed");
+    await expect(session.publish("a", data)).rejects.toMatchObject({
+      code: ErrorCode.ConnectionClosed,
+    });
+  });
+});
