@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * `stan-server`: runs the embedded NATS Streaming server from the command line, with flags
+ * mirroring nats-streaming-server's.
+ *
+ * @packageDocumentation
+ */
+
+import { createRequire } from "node:module";
+import { HELP, parseArgs } from "./cli.js";
+import { startServer } from "./server.js";
+
+async function main(): Promise<void> {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`stan-server: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  if (parsed === "help") {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (parsed === "version") {
+    const require = createRequire(import.meta.url);
+    const pkg = require("../package.json") as { version: string };
+    process.stdout.write(
+      `stan-server version ${pkg.version} (nats-streaming-server 0.25.6 protocol)\n`,
+    );
+    return;
+  }
+  const server = await startServer(parsed);
+  process.stderr.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level: "info", msg: "listening", url: server.url, clusterId: server.clusterId })}\n`,
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`stan-server: ${String(err)} (on ${signal})\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`stan-server: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,149 @@
+import { Engine } from "./engine.js";
+import { createLogger, type Logger, type LogLevel } from "./logger.js";
+import { type NatsChild, spawnNatsServer } from "./nats-process.js";
+import { FileStore } from "./store/file.js";
+import { MemoryStore } from "./store/memory.js";
+import type { ChannelLimits, Store } from "./store/types.js";
+
+/**
+ * Options of {@link startServer}, named after nats-streaming-server's flags. Durations are
+ * milliseconds. Every field is optional; defaults are those of nats-streaming-server 0.25.
+ */
+export interface ServerOptions {
+  /** NATS server to attach to; when omitted a `nats-server` child is started on 127.0.0.1. */
+  natsUrl?: string;
+  /** Path of the nats-server binary used when `natsUrl` is omitted. @default NATS_SERVER_BIN or `nats-server` */
+  natsServerBin?: string;
+  /** Port for the nats-server child (`-p`). @default a free port */
+  natsPort?: number;
+  /** Cluster ID (`-cid`). @default "test-cluster" */
+  clusterId?: string;
+  /** Store type (`-store`), case-insensitive. @default "memory" */
+  store?: "memory" | "file" | "MEMORY" | "FILE";
+  /** Directory of the file store (`-dir`); required with `store: "file"`. */
+  dir?: string;
+  /** fsync the file store on each flush (`--file_sync`). @default true */
+  fileSync?: boolean;
+  /** Interval between heartbeats to each client, ms (`-hbi`). @default 30000 */
+  hbInterval?: number;
+  /** How long to wait for a heartbeat reply, ms (`-hbt`). @default 10000 */
+  hbTimeout?: number;
+  /** Failed heartbeats tolerated before a client is closed (`-hbf`). @default 10 */
+  hbFailCount?: number;
+  /** Maximum number of channels, 0 = unlimited (`-mc`). @default 100 */
+  maxChannels?: number;
+  /** Maximum subscriptions per channel, 0 = unlimited (`-msu`). @default 1000 */
+  maxSubsPerChannel?: number;
+  /** Maximum messages per channel, 0 = unlimited (`-mm`). @default 1000000 */
+  maxMsgs?: number;
+  /** Maximum bytes per channel, 0 = unlimited (`-mb`). @default 1024000000 */
+  maxBytes?: number;
+  /** Maximum message age, ms, 0 = unlimited (`-ma`). @default 0 */
+  maxAge?: number;
+  /** Discover subject prefix (`--discover_prefix`). @default "_STAN.discover" */
+  discoverPrefix?: string;
+  /** Structured logger; defaults to JSON lines on stderr at `logLevel`. */
+  logger?: Logger;
+  /** Level of the default logger. @default "warn" */
+  logLevel?: LogLevel;
+}
+
+/** A running streaming server; `await using` closes it. */
+export interface StreamingServer extends AsyncDisposable {
+  /** The NATS URL clients connect to. */
+  readonly url: string;
+  /** Same as {@link StreamingServer.url}: the NATS server the streaming server runs on. */
+  readonly natsUrl: string;
+  /** The cluster ID clients must use. */
+  readonly clusterId: string;
+  /** Stops serving, flushes and closes the store, and stops the nats-server child if it started one. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Raised for invalid options. */
+export class ServerOptionsError extends Error {
+  override name = "ServerOptionsError";
+}
+
+function nonNegative(name: string, v: number | undefined, dflt: number): number {
+  const value = v ?? dflt;
+  if (!Number.isFinite(value) || value < 0) {
+    throw new ServerOptionsError(`${name} must be a non-negative number, got ${String(v)}`);
+  }
+  return value;
+}
+
+/**
+ * Starts an embedded NATS Streaming server.
+ *
+ * @example
+ * ```ts
+ * await using server = await startServer({ clusterId: "test-cluster" });
+ * // connect any STAN client to server.url with cluster ID server.clusterId
+ * ```
+ */
+export async function startServer(options: ServerOptions = {}): Promise<StreamingServer> {
+  const logger = options.logger ?? createLogger(options.logLevel ?? "warn");
+  const clusterId = options.clusterId ?? "test-cluster";
+  const limits: ChannelLimits = {
+    maxMsgs: nonNegative("maxMsgs", options.maxMsgs, 1_000_000),
+    maxBytes: nonNegative("maxBytes", options.maxBytes, 1_024_000_000),
+    maxAge: nonNegative("maxAge", options.maxAge, 0),
+  };
+  const storeType = (options.store ?? "memory").toUpperCase();
+  let store: Store;
+  if (storeType === "MEMORY") {
+    store = new MemoryStore(() => limits);
+  } else if (storeType === "FILE") {
+    if (!options.dir) throw new ServerOptionsError("the file store needs a directory (dir)");
+    store = new FileStore(options.dir, () => limits, { sync: options.fileSync ?? true });
+  } else {
+    throw new ServerOptionsError(`unsupported store type "${options.store}"`);
+  }
+  const engine = new Engine(
+    {
+      clusterId,
+      discoverPrefix: options.discoverPrefix ?? "_STAN.discover",
+      hbInterval: nonNegative("hbInterval", options.hbInterval, 30_000),
+      hbTimeout: nonNegative("hbTimeout", options.hbTimeout, 10_000),
+      hbFailCount: nonNegative("hbFailCount", options.hbFailCount, 10),
+      maxChannels: nonNegative("maxChannels", options.maxChannels, 100),
+      maxSubsPerChannel: nonNegative("maxSubsPerChannel", options.maxSubsPerChannel, 1000),
+      logger,
+    },
+    store,
+  );
+  let child: NatsChild | undefined;
+  let natsUrl = options.natsUrl;
+  if (!natsUrl) {
+    child = await spawnNatsServer({
+      ...(options.natsServerBin !== undefined ? { bin: options.natsServerBin } : {}),
+      ...(options.natsPort !== undefined ? { port: options.natsPort } : {}),
+    });
+    natsUrl = child.url;
+  }
+  try {
+    await engine.start(natsUrl);
+  } catch (err) {
+    await engine.shutdown().catch(() => {});
+    await child?.stop();
+    throw err;
+  }
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      await engine.shutdown();
+      await child?.stop();
+      logger.info("streaming server stopped", { clusterId });
+    })();
+    return closed;
+  };
+  const url = natsUrl;
+  return {
+    url,
+    natsUrl: url,
+    clusterId,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
