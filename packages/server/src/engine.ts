@@ -252,6 +252,23 @@ export class Engine {
     });
   }
 
+  /**
+   * Simulates a crash (kill -9) for tests: timers stop, NATS connections drop without a
+   * flush, and buffered store writes that were not flushed yet are lost.
+   */
+  async crash(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const c of this.clients.values()) if (c.hbTimer) clearTimeout(c.hbTimer);
+    for (const ch of this.channels.values()) {
+      for (const sub of ch.byAckInbox.values()) this.clearTimer(sub);
+    }
+    await Promise.allSettled(
+      [this.general, this.send, this.acks, this.hb].map((nc) => nc?.close()),
+    );
+    this.store.close(false);
+  }
+
   /** Stops serving, closes the NATS connections and the store. */
   async shutdown(): Promise<void> {
     if (this.closing) return;

@@ -17,4 +17,4 @@ export { Errors } from "./engine.js";
 export type { LogFields, Logger, LogLevel } from "./logger.js";
 export { createLogger } from "./logger.js";
 export type { ServerOptions, StreamingServer } from "./server.js";
-export { ServerOptionsError, startServer } from "./server.js";
+export { crashServer, ServerOptionsError, startServer } from "./server.js";

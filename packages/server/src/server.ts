@@ -139,11 +139,31 @@ export async function startServer(options: ServerOptions = {}): Promise<Streamin
     return closed;
   };
   const url = natsUrl;
-  return {
+  const handle: StreamingServer & { [crashKey]: () => Promise<void> } = {
     url,
     natsUrl: url,
     clusterId,
     close,
     [Symbol.asyncDispose]: close,
+    [crashKey]: () => {
+      closed ??= (async () => {
+        await engine.crash();
+        await child?.stop();
+      })();
+      return closed;
+    },
   };
+  return handle;
+}
+
+const crashKey = Symbol("stan-ts.crash");
+
+/**
+ * Stops a server the way kill -9 would, for crash tests: no flush of buffered store writes,
+ * NATS connections dropped at once. Afterwards the handle is closed.
+ */
+export async function crashServer(server: StreamingServer): Promise<void> {
+  const crash = (server as Partial<Record<typeof crashKey, () => Promise<void>>>)[crashKey];
+  if (!crash) throw new Error("not a server started by startServer()");
+  await crash();
 }

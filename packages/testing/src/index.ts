@@ -6,3 +6,5 @@
 
 export type { NatsServer, NatsServerOptions } from "./nats-server.js";
 export { findNatsServer, HarnessError, startNatsServer } from "./nats-server.js";
+export type { StreamingMode, StreamingServerHandle, StreamingServerOptions } from "./streaming.js";
+export { streamingMode, streamingServer } from "./streaming.js";

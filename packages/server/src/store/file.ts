@@ -134,8 +134,9 @@ class Journal {
     this.records = records.length;
   }
 
-  close(): void {
-    this.flush();
+  close(flush = true): void {
+    if (flush) this.flush();
+    this.buffered = [];
     closeSync(this.fd);
   }
 }
@@ -267,10 +268,10 @@ class FileChannel implements ChannelStore {
     for (const s of this.subs.values()) live += 1 + s.pending.size;
     if (this.subJournal.records > 4 * live + 50_000) this.compactSubs();
   }
-  close(): void {
+  close(flush = true): void {
     this.msgs.close();
-    this.msgJournal.close();
-    this.subJournal.close();
+    this.msgJournal.close(flush);
+    this.subJournal.close(flush);
   }
 }
 
@@ -373,9 +374,9 @@ export class FileStore implements Store {
     return ch;
   }
 
-  close(): void {
+  close(flush = true): void {
     if (this.autoSync) clearInterval(this.autoSync);
-    for (const c of this.channels.values()) c.close();
+    for (const c of this.channels.values()) c.close(flush);
     this.channels.clear();
     this.clientJournal?.close();
     this.clientJournal = undefined;

@@ -108,8 +108,8 @@ export interface ChannelStore {
   addPending(id: number, seq: number): void;
   ack(id: number, seq: number): void;
   flushSubs(): void;
-  /** Releases timers and files. */
-  close(): void;
+  /** Releases timers and files; `flush: false` drops buffered writes. */
+  close(flush?: boolean): void;
 }
 
 /** A store: server info, clients and channels. */
@@ -126,6 +126,6 @@ export interface Store {
   addClient(rec: ClientRecord): void;
   deleteClient(id: string): void;
   createChannel(name: string): ChannelStore;
-  /** Closes files and timers. */
-  close(): void;
+  /** Closes files and timers; `flush: false` drops buffered writes (crash simulation). */
+  close(flush?: boolean): void;
 }

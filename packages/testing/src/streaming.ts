@@ -1,0 +1,214 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { crashServer, type StreamingServer, startServer } from "@stan-ts/server";
+import { HarnessError, type NatsServer, startNatsServer } from "./nats-server.js";
+
+/** How the streaming server of a test run is provided. */
+export type StreamingMode = "embedded" | "binary" | "external";
+
+/**
+ * The mode chosen by the environment: `external` when STAN_URL is set, `binary` when
+ * NATS_STREAMING_SERVER points at a nats-streaming-server binary, else `embedded`.
+ */
+export function streamingMode(): StreamingMode {
+  if (process.env.STAN_URL) return "external";
+  if (process.env.NATS_STREAMING_SERVER) return "binary";
+  return "embedded";
+}
+
+/** Options of {@link streamingServer}. Durations are milliseconds. Ignored in external mode. */
+export interface StreamingServerOptions {
+  /** @default "test-cluster" (external mode: STAN_CLUSTER_ID or "test-cluster") */
+  clusterId?: string;
+  /** @default "memory" */
+  store?: "memory" | "file";
+  /** File store directory; a fresh temp directory (removed at dispose) when omitted. */
+  dir?: string;
+  hbInterval?: number;
+  hbTimeout?: number;
+  hbFailCount?: number;
+  maxChannels?: number;
+  maxSubsPerChannel?: number;
+  maxMsgs?: number;
+  maxBytes?: number;
+  maxAge?: number;
+  /** Embedded server's log level. @default "silent" (STAN_LOG_LEVEL overrides) */
+  logLevel?: "trace" | "debug" | "info" | "warn" | "error" | "silent";
+}
+
+/** A streaming server for a test, disposable with `await using`. */
+export interface StreamingServerHandle extends AsyncDisposable {
+  /** NATS URL clients connect to. */
+  readonly url: string;
+  readonly clusterId: string;
+  /** The nats-server the harness started, undefined in external mode. */
+  readonly nats: NatsServer | undefined;
+  readonly mode: StreamingMode;
+  /** False in external mode, where restart/kill throw. */
+  readonly canRestart: boolean;
+  /** The file store directory, when the store is a file store. */
+  readonly dir: string | undefined;
+  /** Restarts the streaming server on the same nats-server (same store directory). */
+  restart(): Promise<void>;
+  /** Restarts the nats-server on the same port; the streaming server reconnects. */
+  restartNats(): Promise<void>;
+  /** Stops the streaming server abruptly (binary: SIGKILL; embedded: no flush of buffered writes). */
+  kill(): Promise<void>;
+  /** Stops the streaming server gracefully; {@link StreamingServerHandle.restart} starts it again. */
+  stop(): Promise<void>;
+}
+
+function ms(v: number): string {
+  return `${Math.round(v)}ms`;
+}
+
+/** Flags for nats-streaming-server equivalent to the options. */
+function binaryArgs(o: StreamingServerOptions, clusterId: string, natsUrl: string): string[] {
+  const a = ["-cid", clusterId, "-ns", natsUrl, "-store", o.store ?? "memory"];
+  if (o.dir) a.push("-dir", o.dir);
+  if (o.hbInterval !== undefined) a.push("-hbi", ms(o.hbInterval));
+  if (o.hbTimeout !== undefined) a.push("-hbt", ms(o.hbTimeout));
+  if (o.hbFailCount !== undefined) a.push("-hbf", String(o.hbFailCount));
+  if (o.maxChannels !== undefined) a.push("-mc", String(o.maxChannels));
+  if (o.maxSubsPerChannel !== undefined) a.push("-msu", String(o.maxSubsPerChannel));
+  if (o.maxMsgs !== undefined) a.push("-mm", String(o.maxMsgs));
+  if (o.maxBytes !== undefined) a.push("-mb", String(o.maxBytes));
+  if (o.maxAge !== undefined) a.push("-ma", ms(o.maxAge));
+  return a;
+}
+
+async function startBinary(bin: string, args: string[]): Promise<ChildProcess> {
+  const child = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+  if (child.pid !== undefined) {
+    spawn("sh", ["-c", `read _ ; kill -9 ${child.pid} 2>/dev/null`], {
+      stdio: ["pipe", "ignore", "ignore"],
+    }).unref();
+  }
+  let log = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new HarnessError(`not ready:\n${log}`)), 15_000);
+    child.once("error", (e) => reject(new HarnessError(`${bin}: ${e.message}`)));
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new HarnessError(`nats-streaming-server exited (${code}):\n${log}`));
+    });
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (c: string) => {
+      log += c;
+      if (log.includes("Streaming Server is ready")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  child.removeAllListeners("exit");
+  child.stderr?.removeAllListeners("data");
+  child.stderr?.resume();
+  return child;
+}
+
+async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const done = new Promise<void>((r) => child.once("exit", () => r()));
+  child.kill(signal);
+  await done;
+}
+
+/**
+ * Starts a streaming server for a test: by default a nats-server plus the embedded
+ * `@stan-ts/server`; the real binary when NATS_STREAMING_SERVER is set; an already running
+ * server when STAN_URL (+ STAN_CLUSTER_ID) is set.
+ *
+ * @example
+ * ```ts
+ * await using stan = await streamingServer({ hbInterval: 200 });
+ * ```
+ */
+export async function streamingServer(
+  options: StreamingServerOptions = {},
+): Promise<StreamingServerHandle> {
+  const mode = streamingMode();
+  if (mode === "external") {
+    const unsupported = async (): Promise<void> => {
+      throw new HarnessError("restart/kill are not supported with STAN_URL (external server)");
+    };
+    return {
+      url: process.env.STAN_URL ?? "",
+      clusterId: process.env.STAN_CLUSTER_ID ?? options.clusterId ?? "test-cluster",
+      nats: undefined,
+      mode,
+      canRestart: false,
+      dir: undefined,
+      restart: unsupported,
+      restartNats: unsupported,
+      kill: unsupported,
+      stop: unsupported,
+      [Symbol.asyncDispose]: async () => {},
+    };
+  }
+  const clusterId = options.clusterId ?? "test-cluster";
+  let tempDir: string | undefined;
+  const opts = { ...options };
+  if (opts.store === "file" && !opts.dir) {
+    tempDir = mkdtempSync(join(tmpdir(), "stan-ts-store-"));
+    opts.dir = tempDir;
+  }
+  const nats = await startNatsServer();
+  let embedded: StreamingServer | undefined;
+  let child: ChildProcess | undefined;
+  const launch = async (): Promise<void> => {
+    if (mode === "binary") {
+      child = await startBinary(
+        process.env.NATS_STREAMING_SERVER ?? "",
+        binaryArgs(opts, clusterId, nats.url),
+      );
+      return;
+    }
+    const { logLevel, ...rest } = opts;
+    embedded = await startServer({
+      ...rest,
+      clusterId,
+      natsUrl: nats.url,
+      logLevel: (process.env.STAN_LOG_LEVEL as typeof logLevel) ?? logLevel ?? "silent",
+    });
+  };
+  const stop = async (): Promise<void> => {
+    await embedded?.close();
+    embedded = undefined;
+    await stopChild(child, "SIGTERM");
+    child = undefined;
+  };
+  try {
+    await launch();
+  } catch (err) {
+    await nats[Symbol.asyncDispose]();
+    throw err;
+  }
+  return {
+    url: nats.url,
+    clusterId,
+    nats,
+    mode,
+    canRestart: true,
+    dir: opts.dir,
+    restart: async () => {
+      await stop();
+      await launch();
+    },
+    restartNats: () => nats.restart(),
+    kill: async () => {
+      if (embedded) await crashServer(embedded);
+      embedded = undefined;
+      await stopChild(child, "SIGKILL");
+      child = undefined;
+    },
+    stop,
+    [Symbol.asyncDispose]: async () => {
+      await stop();
+      await nats[Symbol.asyncDispose]();
+      if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+    },
+  };
+}
