@@ -2,6 +2,7 @@ import {
   type CallOptions,
   invalidArgument,
   type NatsConnectionLike,
+  type SessionOptions,
   type StanConnectionError,
   type SubscribeParams,
   validateClientId,
@@ -47,17 +48,8 @@ export interface ConnectOptions extends CallOptions {
   onConnectionLost?: ((error: StanConnectionError) => void) | undefined;
 }
 
-/** {@link ConnectOptions} with every default filled in. */
-export interface ResolvedConnectOptions {
-  clusterId: string;
-  clientId: string;
-  connectTimeout: number;
-  pubAckTimeout: number;
-  maxPubAcksInflight: number;
-  pingInterval: number;
-  pingMaxOut: number;
-  discoverPrefix: string;
-}
+/** {@link ConnectOptions} with every default filled in: the engine's settings. */
+export type ResolvedConnectOptions = SessionOptions;
 
 /** The defaults of {@link ConnectOptions}, as in the official clients (pings: as stan.py/java). */
 export const defaultConnectOptions = {

@@ -74,9 +74,11 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
   private resolveClosed!: (e: StanError | undefined) => void;
   private buffer: Message[] = [];
   private head = 0;
-  private waiter:
-    | { resolve: (r: IteratorResult<Message>) => void; reject: (e: unknown) => void }
-    | undefined;
+  /** Pending next() calls, oldest first (normally at most one). */
+  private waiters: Array<{
+    resolve: (r: IteratorResult<Message>) => void;
+    reject: (e: unknown) => void;
+  }> = [];
   private iterating = false;
   private lastAuto: Message | undefined;
   private ended = false;
@@ -121,9 +123,8 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
       }
     }
     const msg = new Message(m, this);
-    const w = this.waiter;
+    const w = this.waiters.shift();
     if (w) {
-      this.waiter = undefined;
       w.resolve(this.handOut(msg));
     } else {
       this.buffer.push(msg);
@@ -136,10 +137,8 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
     this.endError = error;
     this.buffer = [];
     this.head = 0;
-    const w = this.waiter;
-    this.waiter = undefined;
-    if (w) {
-      if (error) {
+    for (const w of this.waiters.splice(0)) {
+      if (error && !this.errorThrown) {
         this.errorThrown = true;
         w.reject(error);
       } else w.resolve({ value: undefined, done: true });
@@ -202,7 +201,7 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
       return Promise.resolve({ value: undefined, done: true });
     }
     return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
+      this.waiters.push({ resolve, reject });
     });
   }
 

@@ -1,0 +1,128 @@
+import { connect as connectV3 } from "@nats-io/transport-node";
+import { connect as natsConnect } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  connect,
+  ErrorCode,
+  isStanError,
+  StanArgumentError,
+  StanServerError,
+  StanTimeoutError,
+} from "../src/index.js";
+import { channel, client, startServer, type TestServer, take, uniqueId } from "./helpers.js";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server?.[Symbol.asyncDispose]();
+});
+
+describe("connect", () => {
+  it("connects, round-trips a message, and closes idempotently", async () => {
+    const sc = await client(server);
+    expect(sc.isOpen).toBe(true);
+    const ch = channel();
+    const guid = await sc.publish(ch, "hello");
+    expect(guid).toMatch(/^[0-9A-Za-z]{22}$/);
+    const sub = await sc.subscribe(ch, { startAt: "first" });
+    const [m] = await take(sub[Symbol.asyncIterator](), 1);
+    expect(m?.string()).toBe("hello");
+    await sc.close();
+    await sc.close();
+    expect(sc.isOpen).toBe(false);
+    expect(await sc.closed).toBeUndefined();
+    expect(sub.isClosed).toBe(true);
+  });
+
+  it("a wrong cluster ID fails fast (no responders), with the official text", async () => {
+    const started = Date.now();
+    const err = await connect({
+      clusterId: "no-such-cluster",
+      clientId: uniqueId(),
+      servers: server.url,
+      connectTimeout: 20_000,
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(StanTimeoutError);
+    expect(err.code).toBe(ErrorCode.ConnectTimeout);
+    expect(err.message).toBe("stan: connect request timeout (possibly wrong cluster ID?)");
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it("a live clientID cannot be taken twice", async () => {
+    const id = uniqueId();
+    await using first = await client(server, { clientId: id });
+    const err = await client(server, { clientId: id }).catch((e) => e);
+    expect(err).toBeInstanceOf(StanServerError);
+    expect(err.message).toBe("stan: clientID already registered");
+    expect(first.isOpen).toBe(true);
+  });
+
+  it("a borrowed NATS connection stays open after close; an owned one is closed", async () => {
+    const nc = await natsConnect({ servers: server.url });
+    const sc = await connect({ clusterId: server.clusterId, clientId: uniqueId(), nc });
+    await sc.close();
+    expect(nc.isClosed()).toBe(false);
+    await nc.close();
+
+    const owned = await client(server);
+    const ownedNc = owned.nc;
+    await owned.close();
+    expect(ownedNc.isClosed()).toBe(true);
+  });
+
+  it("works on a borrowed @nats-io/transport-node 3.x connection", async () => {
+    const nc = await connectV3({ servers: server.url });
+    try {
+      await using sc = await connect({ clusterId: server.clusterId, clientId: uniqueId(), nc });
+      const ch = channel();
+      await sc.publish(ch, "v3");
+      await using sub = await sc.subscribe(ch, { startAt: "first" });
+      const [m] = await take(sub[Symbol.asyncIterator](), 1);
+      expect(m?.string()).toBe("v3");
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("await using closes the connection at the end of the scope", async () => {
+    let closed: Promise<unknown>;
+    {
+      await using sc = await client(server);
+      closed = sc.closed;
+    }
+    expect(await closed).toBeUndefined();
+  });
+
+  it.each([
+    [{ clientId: "" }, /clientID missing/],
+    [{ clientId: "has space" }, /only alphanumeric/],
+    [{ clientId: "dots.not.allowed" }, /only alphanumeric/],
+    [{ clusterId: "" }, /clusterId missing/],
+    [{ pingInterval: 0 }, /pingInterval/],
+    [{ maxPubAcksInflight: 0 }, /maxPubAcksInflight/],
+    [{ connectTimeout: 1.5 }, /connectTimeout/],
+  ])("rejects bad options %o with a StanArgumentError", async (over, text) => {
+    const err = await connect({
+      clusterId: server.clusterId,
+      clientId: uniqueId(),
+      servers: server.url,
+      ...over,
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(StanArgumentError);
+    expect(isStanError(err)).toBe(true);
+    expect(err.code).toBe(ErrorCode.InvalidArgument);
+    expect(err.message).toMatch(text);
+  });
+
+  it("an unreachable NATS server is a StanConnectionError naming the URL", async () => {
+    const err = await connect({
+      clusterId: "test-cluster",
+      clientId: uniqueId(),
+      servers: "nats://127.0.0.1:1",
+    }).catch((e) => e);
+    expect(isStanError(err)).toBe(true);
+    expect(err.message).toContain("nats://127.0.0.1:1");
+  });
+});

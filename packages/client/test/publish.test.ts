@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorCode, StanArgumentError, StanConnectionError } from "../src/index.js";
+import { channel, client, startServer, type TestServer, take } from "./helpers.js";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server?.[Symbol.asyncDispose]();
+});
+
+describe("publish", () => {
+  it("sends bytes as they are, strings as UTF-8 and other values as JSON", async () => {
+    await using sc = await client(server);
+    const ch = channel();
+    await sc.publish(ch, new Uint8Array([0, 255, 7]));
+    await sc.publish(ch, "héllo ✓");
+    await sc.publish(ch, { n: 1, list: [true, null] });
+    await sc.publish(ch);
+    await using sub = await sc.subscribe(ch, { startAt: "first" });
+    const [a, b, c, d] = await take(sub[Symbol.asyncIterator](), 4);
+    expect([...(a?.data ?? [])]).toEqual([0, 255, 7]);
+    expect(b?.string()).toBe("héllo ✓");
+    expect(c?.json()).toEqual({ n: 1, list: [true, null] });
+    expect(d?.data.length).toBe(0);
+    expect(a?.sequence).toBe(1n);
+    expect(d?.sequence).toBe(4n);
+  });
+
+  it("pipelined publishAsync keeps the window bounded and every ack resolves", async () => {
+    await using sc = await client(server, { maxPubAcksInflight: 64 });
+    const ch = channel();
+    const acks: Promise<string>[] = [];
+    let maxPending = 0;
+    for (let i = 0; i < 2000; i++) {
+      const { acked } = await sc.publishAsync(ch, `m${i}`);
+      acks.push(acked);
+      maxPending = Math.max(maxPending, sc.pendingPublishes);
+    }
+    const guids = await Promise.all(acks);
+    expect(new Set(guids).size).toBe(2000);
+    expect(maxPending).toBeLessThanOrEqual(64);
+    expect(sc.pendingPublishes).toBe(0);
+    await using sub = await sc.subscribe(ch, { startAt: { sequence: 2000 } });
+    const [last] = await take(sub[Symbol.asyncIterator](), 1);
+    expect(last?.string()).toBe("m1999");
+  });
+
+  it.each([
+    ["", /non-empty/],
+    ["foo.*", /wildcards/],
+    ["foo.>", /wildcards/],
+    ["foo..bar", /empty tokens/],
+    [".foo", /empty tokens/],
+    ["foo.", /empty tokens/],
+    ["has space", /whitespace/],
+  ])("refuses the subject %j with a StanArgumentError and keeps working", async (subject, text) => {
+    await using sc = await client(server);
+    const err = await sc.publish(subject, "x").catch((e) => e);
+    expect(err).toBeInstanceOf(StanArgumentError);
+    expect(err.code).toBe(ErrorCode.InvalidArgument);
+    expect(err.message).toMatch(text);
+    await expect(sc.publish(channel(), "still fine")).resolves.toBeTypeOf("string");
+  });
+
+  it("refuses data that is not JSON-serializable", async () => {
+    await using sc = await client(server);
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await expect(sc.publish(channel(), circular)).rejects.toThrow(/not JSON-serializable/);
+    await expect(sc.publish(channel(), 10n)).rejects.toThrow(/not JSON-serializable/);
+    await expect(sc.publish(channel(), () => 1)).rejects.toThrow(/not JSON-serializable/);
+  });
+
+  it("refuses a payload over the NATS max_payload before sending it", async () => {
+    await using sc = await client(server);
+    const err = await sc.publish(channel(), new Uint8Array(1024 * 1024 + 1)).catch((e) => e);
+    expect(err).toBeInstanceOf(StanArgumentError);
+    expect(err.code).toBe(ErrorCode.MaxPayloadExceeded);
+    expect(err.message).toMatch(/max_payload of 1048576/);
+    expect(sc.pendingPublishes).toBe(0);
+  });
+
+  it("after close, publish rejects with `stan: connection closed`", async () => {
+    const sc = await client(server);
+    await sc.close();
+    const err = await sc.publish(channel(), "late").catch((e) => e);
+    expect(err).toBeInstanceOf(StanConnectionError);
+    expect(err.message).toBe("stan: connection closed");
+  });
+});
