@@ -1,6 +1,6 @@
 import { connect as connectV3 } from "@nats-io/transport-node";
 import { connect as natsConnect } from "nats";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   connect,
   ErrorCode,
@@ -9,19 +9,13 @@ import {
   StanServerError,
   StanTimeoutError,
 } from "../src/index.js";
-import { channel, client, startServer, type TestServer, take, uniqueId } from "./helpers.js";
+import { channel, client, take, uniqueId, useServer } from "./helpers.js";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.[Symbol.asyncDispose]();
-});
+const srv = useServer();
 
 describe("connect", () => {
   it("connects, round-trips a message, and closes idempotently", async () => {
-    const sc = await client(server);
+    const sc = await client(srv());
     expect(sc.isOpen).toBe(true);
     const ch = channel();
     const guid = await sc.publish(ch, "hello");
@@ -41,7 +35,7 @@ describe("connect", () => {
     const err = await connect({
       clusterId: "no-such-cluster",
       clientId: uniqueId(),
-      servers: server.url,
+      servers: srv().url,
       connectTimeout: 20_000,
     }).catch((e) => e);
     expect(err).toBeInstanceOf(StanTimeoutError);
@@ -52,30 +46,30 @@ describe("connect", () => {
 
   it("a live clientID cannot be taken twice", async () => {
     const id = uniqueId();
-    await using first = await client(server, { clientId: id });
-    const err = await client(server, { clientId: id }).catch((e) => e);
+    await using first = await client(srv(), { clientId: id });
+    const err = await client(srv(), { clientId: id }).catch((e) => e);
     expect(err).toBeInstanceOf(StanServerError);
     expect(err.message).toBe("stan: clientID already registered");
     expect(first.isOpen).toBe(true);
   });
 
   it("a borrowed NATS connection stays open after close; an owned one is closed", async () => {
-    const nc = await natsConnect({ servers: server.url });
-    const sc = await connect({ clusterId: server.clusterId, clientId: uniqueId(), nc });
+    const nc = await natsConnect({ servers: srv().url });
+    const sc = await connect({ clusterId: srv().clusterId, clientId: uniqueId(), nc });
     await sc.close();
     expect(nc.isClosed()).toBe(false);
     await nc.close();
 
-    const owned = await client(server);
+    const owned = await client(srv());
     const ownedNc = owned.nc;
     await owned.close();
     expect(ownedNc.isClosed()).toBe(true);
   });
 
   it("works on a borrowed @nats-io/transport-node 3.x connection", async () => {
-    const nc = await connectV3({ servers: server.url });
+    const nc = await connectV3({ servers: srv().url });
     try {
-      await using sc = await connect({ clusterId: server.clusterId, clientId: uniqueId(), nc });
+      await using sc = await connect({ clusterId: srv().clusterId, clientId: uniqueId(), nc });
       const ch = channel();
       await sc.publish(ch, "v3");
       await using sub = await sc.subscribe(ch, { startAt: "first" });
@@ -89,7 +83,7 @@ describe("connect", () => {
   it("await using closes the connection at the end of the scope", async () => {
     let closed: Promise<unknown>;
     {
-      await using sc = await client(server);
+      await using sc = await client(srv());
       closed = sc.closed;
     }
     expect(await closed).toBeUndefined();
@@ -105,9 +99,9 @@ describe("connect", () => {
     [{ connectTimeout: 1.5 }, /connectTimeout/],
   ])("rejects bad options %o with a StanArgumentError", async (over, text) => {
     const err = await connect({
-      clusterId: server.clusterId,
+      clusterId: srv().clusterId,
       clientId: uniqueId(),
-      servers: server.url,
+      servers: srv().url,
       ...over,
     }).catch((e) => e);
     expect(err).toBeInstanceOf(StanArgumentError);

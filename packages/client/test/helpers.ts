@@ -1,4 +1,5 @@
 import { streamingServer } from "@stan-ts/testing";
+import { afterAll, beforeAll } from "vitest";
 import {
   type ConnectOptions,
   connect,
@@ -22,6 +23,21 @@ export type TestServer = Awaited<ReturnType<typeof streamingServer>>;
 
 export function startServer(opts?: Parameters<typeof streamingServer>[0]): Promise<TestServer> {
   return streamingServer(opts);
+}
+
+/** One streaming server for the whole test file: started before, disposed after. */
+export function useServer(opts?: Parameters<typeof streamingServer>[0]): () => TestServer {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await streamingServer(opts);
+  });
+  afterAll(async () => {
+    await server?.[Symbol.asyncDispose]();
+  });
+  return () => {
+    if (!server) throw new Error("the test server is not started yet");
+    return server;
+  };
 }
 
 /** Connects a client to the test server (callers close it, or use `await using`). */

@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ErrorCode, StanArgumentError, StanConnectionError } from "../src/index.js";
-import { channel, client, startServer, type TestServer, take } from "./helpers.js";
+import { channel, client, take, useServer } from "./helpers.js";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.[Symbol.asyncDispose]();
-});
+const srv = useServer();
 
 describe("publish", () => {
   it("sends bytes as they are, strings as UTF-8 and other values as JSON", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await sc.publish(ch, new Uint8Array([0, 255, 7]));
     await sc.publish(ch, "héllo ✓");
@@ -29,7 +23,7 @@ describe("publish", () => {
   });
 
   it("pipelined publishAsync keeps the window bounded and every ack resolves", async () => {
-    await using sc = await client(server, { maxPubAcksInflight: 64 });
+    await using sc = await client(srv(), { maxPubAcksInflight: 64 });
     const ch = channel();
     const acks: Promise<string>[] = [];
     let maxPending = 0;
@@ -56,7 +50,7 @@ describe("publish", () => {
     ["foo.", /empty tokens/],
     ["has space", /whitespace/],
   ])("refuses the subject %j with a StanArgumentError and keeps working", async (subject, text) => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const err = await sc.publish(subject, "x").catch((e) => e);
     expect(err).toBeInstanceOf(StanArgumentError);
     expect(err.code).toBe(ErrorCode.InvalidArgument);
@@ -65,7 +59,7 @@ describe("publish", () => {
   });
 
   it("refuses data that is not JSON-serializable", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     await expect(sc.publish(channel(), circular)).rejects.toThrow(/not JSON-serializable/);
@@ -74,7 +68,7 @@ describe("publish", () => {
   });
 
   it("refuses a payload over the NATS max_payload before sending it", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const err = await sc.publish(channel(), new Uint8Array(1024 * 1024 + 1)).catch((e) => e);
     expect(err).toBeInstanceOf(StanArgumentError);
     expect(err.code).toBe(ErrorCode.MaxPayloadExceeded);
@@ -83,7 +77,7 @@ describe("publish", () => {
   });
 
   it("after close, publish rejects with `stan: connection closed`", async () => {
-    const sc = await client(server);
+    const sc = await client(srv());
     await sc.close();
     const err = await sc.publish(channel(), "late").catch((e) => e);
     expect(err).toBeInstanceOf(StanConnectionError);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   ErrorCode,
   type Message,
@@ -6,30 +6,15 @@ import {
   StanServerError,
   StanSubscriptionError,
 } from "../src/index.js";
-import {
-  channel,
-  client,
-  expectNothing,
-  iter,
-  publishN,
-  startServer,
-  type TestServer,
-  take,
-} from "./helpers.js";
+import { channel, client, expectNothing, iter, publishN, take, useServer } from "./helpers.js";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.[Symbol.asyncDispose]();
-});
+const srv = useServer();
 
 const texts = (ms: Message[]) => ms.map((m) => m.string());
 
 describe("start positions", () => {
   it("new-only (default) skips stored messages", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await publishN(sc, ch, 3, "old");
     await using sub = await sc.subscribe(ch);
@@ -38,7 +23,7 @@ describe("start positions", () => {
   });
 
   it("last-received starts with the last stored message", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await publishN(sc, ch, 3);
     await using sub = await sc.subscribe(ch, { startAt: "last-received" });
@@ -46,7 +31,7 @@ describe("start positions", () => {
   });
 
   it("first delivers everything stored, in order, with exact sequences", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await publishN(sc, ch, 5);
     await using sub = await sc.subscribe(ch, { startAt: "first" });
@@ -59,7 +44,7 @@ describe("start positions", () => {
   });
 
   it("a sequence starts there; bigint and number both work", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await publishN(sc, ch, 5);
     await using a = await sc.subscribe(ch, { startAt: { sequence: 4 } });
@@ -69,7 +54,7 @@ describe("start positions", () => {
   });
 
   it("a time or a delta starts at the first message stored since then", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await publishN(sc, ch, 2, "before");
     const sub0 = await sc.subscribe(ch, { startAt: "last-received" });
@@ -91,7 +76,7 @@ describe("start positions", () => {
   });
 
   it("timestamps are exact nanoseconds and match the Date", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     const before = Date.now();
     await sc.publish(ch, "t");
@@ -115,7 +100,7 @@ describe("start positions", () => {
     [{ queue: "q", durableName: "a:b" }, /can't contain the character ':'/],
     [{ durableName: "" }, /durable name/],
   ])("rejects %o with a StanArgumentError", async (opts, text) => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     // @ts-expect-error deliberately invalid input
     const err = await sc.subscribe(channel(), opts).catch((e) => e);
     expect(err).toBeInstanceOf(StanArgumentError);
@@ -125,7 +110,7 @@ describe("start positions", () => {
 
 describe("acks and redelivery", () => {
   it("auto-ack acks when the next message is pulled, never before the body ends", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await publishN(sc, ch, 2);
     // maxInflight 1: while message 1 is unacked the server sends nothing new, only redeliveries
@@ -148,7 +133,7 @@ describe("acks and redelivery", () => {
   });
 
   it("a loop body that throws leaves its message unacked, so it is redelivered", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await sc.publish(ch, "boom");
     const durableName = "thrower";
@@ -161,7 +146,7 @@ describe("acks and redelivery", () => {
     ).rejects.toThrow("failed boom");
     expect(sub.isClosed).toBe(true); // leaving the loop closed it, durable kept
     await sc.close();
-    await using sc2 = await client(server, { clientId });
+    await using sc2 = await client(srv(), { clientId });
     await using again = await sc2.subscribe(ch, { durableName, ackWait: 1000 });
     const [m] = await take(iter(again), 1);
     expect(m?.string()).toBe("boom");
@@ -169,7 +154,7 @@ describe("acks and redelivery", () => {
   });
 
   it("manual acks: only acked messages are not redelivered", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await publishN(sc, ch, 3);
     const sub = await sc.subscribe(ch, { startAt: "first", manualAcks: true, ackWait: 1000 });
@@ -188,7 +173,7 @@ describe("acks and redelivery", () => {
   });
 
   it("msg.ack() in auto-ack mode is the official error", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await sc.publish(ch, "x");
     await using sub = await sc.subscribe(ch, { startAt: "first" });
@@ -197,7 +182,7 @@ describe("acks and redelivery", () => {
   });
 
   it("maxInflight bounds what the client buffers", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await publishN(sc, ch, 50);
     await using sub = await sc.subscribe(ch, {
@@ -220,7 +205,7 @@ describe("acks and redelivery", () => {
 
 describe("durables", () => {
   it("close keeps the position, unsubscribe deletes it", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await publishN(sc, ch, 3);
     const a = await sc.subscribe(ch, { durableName: "d", startAt: "first" });
@@ -242,22 +227,22 @@ describe("durables", () => {
 
   it("a durable survives closing the connection (same clientID)", async () => {
     const ch = channel();
-    const sc = await client(server);
+    const sc = await client(srv());
     const clientId = sc.clientId;
     await publishN(sc, ch, 2);
     const s = await sc.subscribe(ch, { durableName: "keep", startAt: "first", manualAcks: true });
     const got = await take(iter(s), 2);
     for (const m of got) m.ack();
     await sc.close();
-    await using pub = await client(server);
+    await using pub = await client(srv());
     await pub.publish(ch, "while-away");
-    await using sc2 = await client(server, { clientId });
+    await using sc2 = await client(srv(), { clientId });
     await using s2 = await sc2.subscribe(ch, { durableName: "keep", startAt: "first" });
     expect(texts(await take(iter(s2), 1))).toEqual(["while-away"]);
   });
 
   it("a duplicate online durable is refused by the server", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await using _a = await sc.subscribe(ch, { durableName: "dup" });
     const err = await sc.subscribe(ch, { durableName: "dup" }).catch((e) => e);
@@ -268,8 +253,8 @@ describe("durables", () => {
 
 describe("queue groups", () => {
   it("each message goes to exactly one member of the group", async () => {
-    await using sc1 = await client(server);
-    await using sc2 = await client(server);
+    await using sc1 = await client(srv());
+    await using sc2 = await client(srv());
     const ch = channel();
     const got = { a: [] as bigint[], b: [] as bigint[] };
     let done!: () => void;
@@ -291,8 +276,8 @@ describe("queue groups", () => {
   });
 
   it("a leaving member's unacked messages go to the remaining member", async () => {
-    await using sc1 = await client(server);
-    await using sc2 = await client(server);
+    await using sc1 = await client(srv());
+    await using sc2 = await client(srv());
     const ch = channel();
     const leaver = await sc1.subscribe(ch, { queue: "w", manualAcks: true, maxInflight: 100 });
     await publishN(sc1, ch, 3);
@@ -307,7 +292,7 @@ describe("queue groups", () => {
 
   it("durable queue group keeps its position when the last member closes", async () => {
     const ch = channel();
-    await using sc = await client(server);
+    await using sc = await client(srv());
     await publishN(sc, ch, 3);
     const m1 = await sc.subscribe(ch, { queue: "g", durableName: "dq", startAt: "first" });
     const it = iter(m1);
@@ -315,7 +300,7 @@ describe("queue groups", () => {
     await it.next(); // acks #2 by pulling #3
     await m1.close();
     await publishN(sc, ch, 1, "later");
-    await using sc2 = await client(server);
+    await using sc2 = await client(srv());
     await using m2 = await sc2.subscribe(ch, { queue: "g", durableName: "dq", startAt: "first" });
     const got = await take(iter(m2), 2);
     expect(got.map((m) => m.sequence)).toEqual([3n, 4n]);
@@ -324,7 +309,7 @@ describe("queue groups", () => {
 
 describe("iteration contract", () => {
   it("a second iterator is a clear error", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     await using sub = await sc.subscribe(channel());
     iter(sub);
     expect(() => iter(sub)).toThrow(StanSubscriptionError);
@@ -336,7 +321,7 @@ describe("iteration contract", () => {
   });
 
   it("break closes the subscription; unsubscribe after close is an invalid subscription", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await publishN(sc, ch, 3);
     const sub = await sc.subscribe(ch, { startAt: "first" });
@@ -351,7 +336,7 @@ describe("iteration contract", () => {
   });
 
   it("callback mode runs in order and acks only what resolved", async () => {
-    await using sc = await client(server);
+    await using sc = await client(srv());
     const ch = channel();
     await publishN(sc, ch, 5);
     const seen: string[] = [];
