@@ -177,11 +177,11 @@ export class RawClient {
   async publish(
     subject: string,
     data: string | Uint8Array = "",
-    o: { guid?: string; clientID?: string; connID?: Uint8Array } = {},
+    o: { guid?: string; clientID?: string; connID?: Uint8Array; natsSubject?: string } = {},
   ): Promise<{ guid: string; error: string }> {
     const guid = o.guid ?? nuid.next();
     const reply = await this.nc.request(
-      `${this.resp.pubPrefix}.${subject}`,
+      `${this.resp.pubPrefix}.${o.natsSubject ?? subject}`,
       encode(PubMsgSchema, {
         clientID: o.clientID ?? this.clientID,
         guid,
