@@ -18,3 +18,9 @@ export type { LogFields, Logger, LogLevel } from "./logger.js";
 export { createLogger } from "./logger.js";
 export type { ServerOptions, StreamingServer } from "./server.js";
 export { crashServer, ServerOptionsError, startServer } from "./server.js";
+export {
+  HELP as SERVER_HELP,
+  parseArgs as parseServerArgs,
+  parseDuration,
+  parseSize,
+} from "./cli.js";
