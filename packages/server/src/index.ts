@@ -13,14 +13,14 @@
  * @packageDocumentation
  */
 
-export { Errors } from "./engine.js";
-export type { LogFields, Logger, LogLevel } from "./logger.js";
-export { createLogger } from "./logger.js";
-export type { ServerOptions, StreamingServer } from "./server.js";
-export { crashServer, ServerOptionsError, startServer } from "./server.js";
 export {
   HELP as SERVER_HELP,
   parseArgs as parseServerArgs,
   parseDuration,
   parseSize,
 } from "./cli.js";
+export { Errors } from "./engine.js";
+export type { LogFields, Logger, LogLevel } from "./logger.js";
+export { createLogger } from "./logger.js";
+export type { ServerOptions, StreamingServer } from "./server.js";
+export { crashServer, ServerOptionsError, startServer } from "./server.js";

@@ -33,7 +33,8 @@ function connectOfficial(clientID = uid(), opts: stan.StanOptions = {}): Promise
 
 function closeClient(sc: Stan): Promise<void> {
   return new Promise((resolve) => {
-    if (sc.isClosed()) return resolve();
+    // isClosed() exists at runtime but is missing from the package typings
+    if ((sc as unknown as { isClosed(): boolean }).isClosed()) return resolve();
     sc.once("close", () => resolve());
     sc.once("error", () => resolve());
     sc.close();

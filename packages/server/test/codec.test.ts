@@ -1,0 +1,101 @@
+import {
+  AckSchema,
+  decode,
+  encode,
+  MsgProtoSchema,
+  PubAckSchema,
+  PubMsgSchema,
+} from "@stan-ts/proto";
+import { describe, expect, it } from "vitest";
+import {
+  decodeAck,
+  decodePubMsg,
+  encodeMsgProto,
+  encodePubAck,
+  readMsgHeader,
+  withRedelivery,
+} from "../src/codec.js";
+
+const enc = new TextEncoder();
+
+describe("hand-written codecs agree with protobuf-es", () => {
+  it("PubMsg decode", () => {
+    const cases = [
+      {
+        clientID: "c1",
+        guid: "g",
+        subject: "foo.bar",
+        data: enc.encode("héllo"),
+        connID: enc.encode("conn"),
+      },
+      { guid: "only-guid" },
+      {
+        clientID: "x",
+        guid: "y",
+        subject: "s",
+        reply: "r",
+        data: new Uint8Array(300).fill(7),
+        sha256: new Uint8Array(32),
+      },
+      {},
+    ];
+    for (const c of cases) {
+      const bytes = encode(PubMsgSchema, c);
+      const mine = decodePubMsg(bytes);
+      const ref = decode(PubMsgSchema, bytes);
+      expect(mine.clientID).toBe(ref.clientID);
+      expect(mine.guid).toBe(ref.guid);
+      expect(mine.subject).toBe(ref.subject);
+      expect(mine.reply).toBe(ref.reply);
+      expect(new Uint8Array(mine.data)).toEqual(ref.data);
+      expect(Buffer.from(mine.connID, "latin1")).toEqual(Buffer.from(ref.connID));
+    }
+    expect(() => decodePubMsg(Uint8Array.of(0xff, 0xff))).toThrow();
+    expect(() => decodePubMsg(Uint8Array.of(0x12, 0x05, 0x61))).toThrow();
+  });
+
+  it("Ack decode, including unknown fields", () => {
+    const bytes = encode(AckSchema, { subject: "chan", sequence: 123456789n });
+    expect(decodeAck(bytes)).toEqual({ subject: "chan", sequence: 123456789 });
+    const withUnknown = Buffer.concat([bytes, Uint8Array.of(0x18, 0x01)]);
+    expect(decodeAck(withUnknown)).toEqual({ subject: "chan", sequence: 123456789 });
+  });
+
+  it("MsgProto encode, with and without redelivery", () => {
+    const ts = 1_764_000_000_123_456_789n;
+    for (const [seq, reply, data] of [
+      [1, "", enc.encode("x")],
+      [2 ** 40, "reply.to", new Uint8Array(0)],
+      [300, "", new Uint8Array(1000).fill(1)],
+    ] as const) {
+      const bytes = encodeMsgProto(seq, "chan.a", reply, data, ts);
+      expect(bytes).toEqual(
+        Buffer.from(
+          encode(MsgProtoSchema, {
+            sequence: BigInt(seq),
+            subject: "chan.a",
+            reply,
+            data,
+            timestamp: ts,
+          }),
+        ),
+      );
+      expect(readMsgHeader(bytes)).toEqual({ sequence: seq, timestamp: ts });
+      const re = decode(MsgProtoSchema, withRedelivery(bytes, 3));
+      expect([re.sequence, re.redelivered, re.redeliveryCount, re.timestamp]).toEqual([
+        BigInt(seq),
+        true,
+        3,
+        ts,
+      ]);
+    }
+  });
+
+  it("PubAck encode", () => {
+    expect(encodePubAck("guid")).toEqual(Buffer.from(encode(PubAckSchema, { guid: "guid" })));
+    expect(encodePubAck("g", "stan: invalid publish request")).toEqual(
+      Buffer.from(encode(PubAckSchema, { guid: "g", error: "stan: invalid publish request" })),
+    );
+    expect(encodePubAck("").length).toBe(0);
+  });
+});
