@@ -8,8 +8,6 @@
  * @internal
  */
 
-const utf8 = new TextEncoder();
-
 /** A decoded PubMsg (only the fields the server uses). */
 export interface WirePubMsg {
   clientID: string;
@@ -169,16 +167,21 @@ function writeVarint(out: Uint8Array, pos: number, v: number): number {
   return pos;
 }
 
-/** Varint bytes of a non-negative int64 given as bigint. */
+/** Varint bytes of an int64 given as bigint (two's complement for negatives). */
 function bigVarint(v: bigint): Uint8Array {
-  const tmp: number[] = [];
-  let x = BigInt.asUintN(64, v);
-  while (x >= 128n) {
-    tmp.push(Number(x & 0x7fn) | 0x80);
-    x >>= 7n;
+  const x = BigInt.asUintN(64, v);
+  // split into 32-bit halves so the loop runs on numbers, not bigints
+  let lo = Number(x & 0xffffffffn);
+  let hi = Number(x >> 32n);
+  const out = new Uint8Array(10);
+  let n = 0;
+  while (hi > 0 || lo >= 128) {
+    out[n++] = (lo & 0x7f) | 0x80;
+    lo = ((lo >>> 7) | ((hi & 0x7f) << 25)) >>> 0;
+    hi >>>= 7;
   }
-  tmp.push(Number(x));
-  return Uint8Array.from(tmp);
+  out[n++] = lo;
+  return out.subarray(0, n);
 }
 
 /**
@@ -192,13 +195,13 @@ export function encodeMsgProto(
   data: Uint8Array,
   timestamp: bigint,
 ): Buffer {
-  const subj = utf8.encode(subject);
-  const rep = reply.length > 0 ? utf8.encode(reply) : EMPTY;
+  const subjLen = Buffer.byteLength(subject);
+  const repLen = reply.length > 0 ? Buffer.byteLength(reply) : 0;
   const ts = timestamp !== 0n ? bigVarint(timestamp) : EMPTY;
   let size = 0;
   if (sequence !== 0) size += 1 + varintSize(sequence);
-  if (subj.length > 0) size += 1 + varintSize(subj.length) + subj.length;
-  if (rep.length > 0) size += 1 + varintSize(rep.length) + rep.length;
+  if (subjLen > 0) size += 1 + varintSize(subjLen) + subjLen;
+  if (repLen > 0) size += 1 + varintSize(repLen) + repLen;
   if (data.length > 0) size += 1 + varintSize(data.length) + data.length;
   if (ts.length > 0) size += 1 + ts.length;
   const out = Buffer.allocUnsafe(size);
@@ -207,17 +210,15 @@ export function encodeMsgProto(
     out[pos++] = 0x08;
     pos = writeVarint(out, pos, sequence);
   }
-  if (subj.length > 0) {
+  if (subjLen > 0) {
     out[pos++] = 0x12;
-    pos = writeVarint(out, pos, subj.length);
-    out.set(subj, pos);
-    pos += subj.length;
+    pos = writeVarint(out, pos, subjLen);
+    pos += out.write(subject, pos, "utf8");
   }
-  if (rep.length > 0) {
+  if (repLen > 0) {
     out[pos++] = 0x1a;
-    pos = writeVarint(out, pos, rep.length);
-    out.set(rep, pos);
-    pos += rep.length;
+    pos = writeVarint(out, pos, repLen);
+    pos += out.write(reply, pos, "utf8");
   }
   if (data.length > 0) {
     out[pos++] = 0x22;
@@ -228,7 +229,6 @@ export function encodeMsgProto(
   if (ts.length > 0) {
     out[pos++] = 0x28;
     out.set(ts, pos);
-    pos += ts.length;
   }
   return out;
 }
@@ -280,23 +280,22 @@ export function readMsgHeader(bytes: Uint8Array): { sequence: number; timestamp:
 
 /** Encodes a PubAck{guid, error}. */
 export function encodePubAck(guid: string, error = ""): Buffer {
-  const g = utf8.encode(guid);
-  const e = error.length > 0 ? utf8.encode(error) : EMPTY;
+  const gLen = Buffer.byteLength(guid);
+  const eLen = error.length > 0 ? Buffer.byteLength(error) : 0;
   let size = 0;
-  if (g.length > 0) size += 1 + varintSize(g.length) + g.length;
-  if (e.length > 0) size += 1 + varintSize(e.length) + e.length;
+  if (gLen > 0) size += 1 + varintSize(gLen) + gLen;
+  if (eLen > 0) size += 1 + varintSize(eLen) + eLen;
   const out = Buffer.allocUnsafe(size);
   let pos = 0;
-  if (g.length > 0) {
+  if (gLen > 0) {
     out[pos++] = 0x0a;
-    pos = writeVarint(out, pos, g.length);
-    out.set(g, pos);
-    pos += g.length;
+    pos = writeVarint(out, pos, gLen);
+    pos += out.write(guid, pos, "utf8");
   }
-  if (e.length > 0) {
+  if (eLen > 0) {
     out[pos++] = 0x12;
-    pos = writeVarint(out, pos, e.length);
-    out.set(e, pos);
+    pos = writeVarint(out, pos, eLen);
+    out.write(error, pos, "utf8");
   }
   return out;
 }

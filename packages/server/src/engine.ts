@@ -1110,9 +1110,10 @@ export class Engine {
 
   /** §7: a leaving queue member's pending messages go round-robin to the others. */
   private handOver(pending: Array<[number, number]>, g: Group): void {
-    const entries = pending.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
-    if (entries.length === 0) return;
     const ms = g.members;
+    // the group's position survives on a remaining member's record
+    ms[0]!.channel.store.updateSub(this.record(ms[0]!));
+    const entries = pending.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
     const touched = new Set<Sub>();
     entries.forEach(([seq], i) => {
       const to = ms[i % ms.length]!;
@@ -1123,7 +1124,6 @@ export class Engine {
       touched.add(to);
     });
     for (const to of touched) this.armTimer(to, 100);
-    ms[0]!.channel.store.updateSub(this.record(ms[0]!));
   }
 
   private async onClose(m: Msg): Promise<void> {

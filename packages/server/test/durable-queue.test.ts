@@ -1,7 +1,7 @@
 import { StartPosition } from "@stan-ts/proto";
-import { type StreamingServerHandle, streamingServer } from "@stan-ts/testing";
+import { type StreamingServerHandle, streamingMode, streamingServer } from "@stan-ts/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dec, RawClient, type RawSub, uid } from "./helpers.js";
+import { dec, RawClient, type RawSub, uid, until } from "./helpers.js";
 
 let stan: StreamingServerHandle;
 let c: RawClient;
@@ -164,5 +164,32 @@ describe("queue groups", () => {
     await b.waitFor(2);
     expect(b.seqs()).toEqual([1, 2]);
     await b.unsubscribe();
+  });
+});
+
+describe.skipIf(streamingMode() === "external")("failing heartbeats", () => {
+  it("queue messages move to a healthy member; plain subs wait", async () => {
+    await using srv = await streamingServer({ hbInterval: 300, hbTimeout: 100, hbFailCount: 1000 });
+    const well = await RawClient.connect(srv.url, srv.clusterId, uid());
+    const sick = await RawClient.connect(srv.url, srv.clusterId, uid(), { answerHb: false });
+    const ch = uid("hbq.");
+    // while the sick client is still healthy (its first heartbeat fails after ~400ms) it gets
+    // the message: first member in the list, equal pending counts
+    const qa = await sick.subscribe(ch, { qGroup: "g", ackWaitInSecs: 1 });
+    const plain = await sick.subscribe(ch, { ackWaitInSecs: 1 });
+    const qb = await well.subscribe(ch, { qGroup: "g", ackWaitInSecs: 1 });
+    await well.publish(ch, "x");
+    await qa.waitFor(1);
+    await plain.waitFor(1);
+    expect(qb.seqs()).toEqual([]);
+    await until(() => sick.hbCount.n >= 1, 3000, "a heartbeat");
+    // after ackWait, the sick member's message is redelivered to the healthy one
+    await qb.waitFor(1, 3000);
+    expect([qb.received[0]!.sequence, qb.received[0]!.redelivered]).toEqual([1n, true]);
+    expect((await well.publish("barrier.chan", "b")).error).toBe("");
+    expect(plain.received).toHaveLength(1);
+    qb.ack(1);
+    await well.close();
+    await sick.close();
   });
 });
