@@ -22,7 +22,13 @@ import {
   SubscriptionResponseSchema,
   UnsubscribeRequestSchema,
 } from "@stan-ts/proto";
+import {
+  type StreamingServerHandle,
+  type StreamingServerOptions,
+  streamingServer,
+} from "@stan-ts/testing";
 import { connect, createInbox, type NatsConnection, nuid, type Subscription } from "nats";
+import { afterAll, beforeAll, expect } from "vitest";
 
 export const enc = new TextEncoder();
 export const dec = new TextDecoder();
@@ -292,4 +298,43 @@ let counter = 0;
 export function uid(prefix = "c"): string {
   counter++;
   return `${prefix}${process.pid}_${counter}_${Math.floor(Math.random() * 1e6)}`;
+}
+
+/** The stores every protocol suite runs against. */
+export const STORES = ["memory", "file"] as const;
+
+/** A server plus one connected raw client, shared by the tests of a describe block. */
+export interface Fixture {
+  readonly stan: StreamingServerHandle;
+  readonly c: RawClient;
+  /** A PubAck round trip: every delivery the server made before it has reached `client`. */
+  barrier(client?: RawClient): Promise<void>;
+}
+
+/** Starts a server and a client in `beforeAll`, disposes both in `afterAll`. */
+export function useServer(options: StreamingServerOptions): Fixture {
+  let stan: StreamingServerHandle | undefined;
+  let c: RawClient | undefined;
+  beforeAll(async () => {
+    stan = await streamingServer(options);
+    c = await RawClient.connect(stan.url, stan.clusterId, uid());
+  });
+  afterAll(async () => {
+    await c?.close();
+    await stan?.[Symbol.asyncDispose]();
+  });
+  const f: Fixture = {
+    get stan() {
+      if (!stan) throw new Error("server not started");
+      return stan;
+    },
+    get c() {
+      if (!c) throw new Error("client not connected");
+      return c;
+    },
+    barrier: async (client = f.c) => {
+      expect((await client.publish("barrier.chan", "b")).error).toBe("");
+    },
+  };
+  return f;
 }

@@ -6,44 +6,30 @@ import {
   StartPosition,
   SubscriptionResponseSchema,
 } from "@stan-ts/proto";
-import { type StreamingServerHandle, streamingServer } from "@stan-ts/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dec, RawClient, uid } from "./helpers.js";
-
-/** The suite runs once per store. */
-const STORES = ["memory", "file"] as const;
+import { beforeAll, describe, expect, it } from "vitest";
+import { dec, RawClient, STORES, uid, useServer } from "./helpers.js";
 
 describe.each(STORES)("%s store", (store) => {
-  let stan: StreamingServerHandle;
-  let c: RawClient;
-
-  beforeAll(async () => {
-    stan = await streamingServer({ store });
-    c = await RawClient.connect(stan.url, stan.clusterId, uid());
-  });
-  afterAll(async () => {
-    await c?.close();
-    await stan?.[Symbol.asyncDispose]();
-  });
-
-  /** A PubAck round trip: every delivery the server made before it has reached us. */
-  async function barrier(): Promise<void> {
-    expect((await c.publish("barrier.chan", "b")).error).toBe("");
-  }
+  const f = useServer({ store });
 
   describe("publish", () => {
     it("stores with consecutive sequences, server timestamps and the PubMsg subject", async () => {
       const ch = uid("pub.");
-      const sub = await c.subscribe(ch);
+      const sub = await f.c.subscribe(ch);
       const before = BigInt(Date.now()) * 1_000_000n;
-      const a = await c.publish(ch, "one", { guid: "same-guid" });
+      const a = await f.c.publish(ch, "one", { guid: "same-guid" });
       expect(a).toEqual({ guid: "same-guid", error: "" });
       // no deduplication: the same guid is stored twice
-      expect((await c.publish(ch, "two", { guid: "same-guid" })).error).toBe("");
+      expect((await f.c.publish(ch, "two", { guid: "same-guid" })).error).toBe("");
       // the NATS subject suffix is never compared with PubMsg.subject
-      const r = await c.nc.request(
-        `${c.resp.pubPrefix}.something.else`,
-        encode(PubMsgSchema, { clientID: c.clientID, connID: c.connID, guid: "g3", subject: ch }),
+      const r = await f.c.nc.request(
+        `${f.c.resp.pubPrefix}.something.else`,
+        encode(PubMsgSchema, {
+          clientID: f.c.clientID,
+          connID: f.c.connID,
+          guid: "g3",
+          subject: ch,
+        }),
         { timeout: 3000 },
       );
       expect(decode(PubAckSchema, r.data)).toMatchObject({ guid: "g3", error: "" });
@@ -63,31 +49,31 @@ describe.each(STORES)("%s store", (store) => {
 
     it("refuses invalid publishes with `stan: invalid publish request`", async () => {
       const invalid = "stan: invalid publish request";
-      const raw = await c.nc.request(`${c.resp.pubPrefix}.x`, Uint8Array.of(0xff, 0xff), {
+      const raw = await f.c.nc.request(`${f.c.resp.pubPrefix}.x`, Uint8Array.of(0xff, 0xff), {
         timeout: 3000,
       });
       expect(decode(PubAckSchema, raw.data)).toMatchObject({ guid: "", error: invalid });
-      expect((await c.publish("ok.chan", "x", { guid: "" })).error).toBe(invalid);
+      expect((await f.c.publish("ok.chan", "x", { guid: "" })).error).toBe(invalid);
       for (const bad of [".a", "a.", "a..b", "a.*", "a.>", "a/b"]) {
-        const r = await c.publish(bad, "x", { guid: "g", natsSubject: "bad" });
+        const r = await f.c.publish(bad, "x", { guid: "g", natsSubject: "bad" });
         expect(r, bad).toEqual({ guid: "g", error: invalid });
       }
       // unknown client, and a connID that is not registered (clientID is then ignored)
       expect(
-        (await c.publish("ok.chan", "x", { clientID: "ghost", connID: new Uint8Array() })).error,
+        (await f.c.publish("ok.chan", "x", { clientID: "ghost", connID: new Uint8Array() })).error,
       ).toBe(invalid);
-      expect((await c.publish("ok.chan", "x", { connID: Uint8Array.of(1, 2, 3) })).error).toBe(
+      expect((await f.c.publish("ok.chan", "x", { connID: Uint8Array.of(1, 2, 3) })).error).toBe(
         invalid,
       );
       // an empty connID falls back to the clientID
-      expect((await c.publish("ok.chan", "x", { connID: new Uint8Array() })).error).toBe("");
+      expect((await f.c.publish("ok.chan", "x", { connID: new Uint8Array() })).error).toBe("");
     });
 
     it("refuses channel names differing only by case", async () => {
       const ch = uid("Case.");
-      expect((await c.publish(ch, "x")).error).toBe("");
+      expect((await f.c.publish(ch, "x")).error).toBe("");
       const lower = ch.toLowerCase();
-      expect((await c.publish(lower, "x")).error).toBe(
+      expect((await f.c.publish(lower, "x")).error).toBe(
         `rejecting channel "${lower}" because channel "${ch}" alreay exists (different cases not allowed)`,
       );
     });
@@ -96,35 +82,35 @@ describe.each(STORES)("%s store", (store) => {
   describe("subscribe validation", () => {
     it("returns the official error texts in order", async () => {
       const ch = uid("val.");
-      const raw = await c.nc.request(c.resp.subRequests, Uint8Array.of(0xff, 0xff), {
+      const raw = await f.c.nc.request(f.c.resp.subRequests, Uint8Array.of(0xff, 0xff), {
         timeout: 3000,
       });
       expect(decode(SubscriptionResponseSchema, raw.data).error).toBe(
         "stan: invalid subscription request",
       );
-      expect((await c.subRequest({ subject: ch, clientID: "" })).error).toBe(
+      expect((await f.c.subRequest({ subject: ch, clientID: "" })).error).toBe(
         "stan: clientID missing",
       );
-      expect((await c.subRequest({ subject: ch, ackWaitInSecs: 0 })).error).toBe(
+      expect((await f.c.subRequest({ subject: ch, ackWaitInSecs: 0 })).error).toBe(
         "stan: invalid ack wait time, should be >= 1s",
       );
-      expect((await c.subRequest({ subject: ch, maxInFlight: 0 })).error).toBe(
+      expect((await f.c.subRequest({ subject: ch, maxInFlight: 0 })).error).toBe(
         "stan: invalid MaxInflight, should be >= 1",
       );
-      expect((await c.subRequest({ subject: ch, startPosition: 7 as StartPosition })).error).toBe(
+      expect((await f.c.subRequest({ subject: ch, startPosition: 7 as StartPosition })).error).toBe(
         "stan: invalid start position",
       );
       for (const bad of ["", "a.*", "a..b", "a/b", ".a"]) {
-        expect((await c.subRequest({ subject: bad })).error, bad).toBe("stan: invalid subject");
+        expect((await f.c.subRequest({ subject: bad })).error, bad).toBe("stan: invalid subject");
       }
-      expect((await c.subRequest({ subject: ch, clientID: "ghost" })).error).toBe(
+      expect((await f.c.subRequest({ subject: ch, clientID: "ghost" })).error).toBe(
         "stan: unknown clientID",
       );
-      expect((await c.subRequest({ subject: ch, qGroup: "g", durableName: "a:b" })).error).toBe(
+      expect((await f.c.subRequest({ subject: ch, qGroup: "g", durableName: "a:b" })).error).toBe(
         "stan: durable name of a durable queue subscriber can't contain the character ':'",
       );
-      const d = await c.subscribe(ch, { durableName: "dur" });
-      expect((await c.subRequest({ subject: ch, durableName: "dur" })).error).toBe(
+      const d = await f.c.subscribe(ch, { durableName: "dur" });
+      expect((await f.c.subRequest({ subject: ch, durableName: "dur" })).error).toBe(
         "stan: duplicate durable registration",
       );
       expect(await d.unsubscribe()).toBe("");
@@ -132,21 +118,23 @@ describe.each(STORES)("%s store", (store) => {
 
     it("unsubscribe and close errors", async () => {
       const ch = uid("unsub.");
-      const other = await RawClient.connect(stan.url, stan.clusterId, uid());
-      const sub = await c.subscribe(ch);
-      const raw = await c.nc.request(c.resp.unsubRequests, Uint8Array.of(0xff, 0xff), {
+      const other = await RawClient.connect(f.stan.url, f.stan.clusterId, uid());
+      const sub = await f.c.subscribe(ch);
+      const raw = await f.c.nc.request(f.c.resp.unsubRequests, Uint8Array.of(0xff, 0xff), {
         timeout: 3000,
       });
       expect(decode(SubscriptionResponseSchema, raw.data).error).toBe(
         "stan: invalid unsubscribe request",
       );
-      expect(await c.unsub("no.such.channel", sub.ackInbox)).toBe("stan: unknown channel");
-      expect(await c.unsub(ch, "_INBOX.nope")).toBe("stan: invalid subscription");
-      expect(await c.unsub(ch, sub.ackInbox, false, other.clientID)).toBe("stan: unknown clientID");
-      expect(await c.unsub(ch, sub.ackInbox, true, "ghost")).toBe("stan: unknown clientID");
-      // the delivery inbox also identifies the subscription (stan.go's best-effort close)
-      expect(await c.unsub(ch, sub.inbox, true)).toBe("");
-      expect(await c.unsub(ch, sub.ackInbox)).toBe("stan: invalid subscription");
+      expect(await f.c.unsub("no.such.channel", sub.ackInbox)).toBe("stan: unknown channel");
+      expect(await f.c.unsub(ch, "_INBOX.nope")).toBe("stan: invalid subscription");
+      expect(await f.c.unsub(ch, sub.ackInbox, false, other.clientID)).toBe(
+        "stan: unknown clientID",
+      );
+      expect(await f.c.unsub(ch, sub.ackInbox, true, "ghost")).toBe("stan: unknown clientID");
+      // the delivery inbox also identifies the subscription (f.stan.go's best-effort close)
+      expect(await f.c.unsub(ch, sub.inbox, true)).toBe("");
+      expect(await f.c.unsub(ch, sub.ackInbox)).toBe("stan: invalid subscription");
       await other.close();
     });
   });
@@ -154,7 +142,7 @@ describe.each(STORES)("%s store", (store) => {
   describe("start positions", () => {
     const ch = uid("start.");
     beforeAll(async () => {
-      await c.publishMany(ch, 5);
+      await f.c.publishMany(ch, 5);
     });
 
     const cases: Array<[string, Parameters<RawClient["subscribe"]>[1], number[]]> = [
@@ -190,12 +178,12 @@ describe.each(STORES)("%s store", (store) => {
 
     it("delivers from each start position, then new messages", async () => {
       const subs = [];
-      for (const [, req] of cases) subs.push(await c.subscribe(ch, req));
-      expect((await c.publish(ch, "m5")).error).toBe("");
+      for (const [, req] of cases) subs.push(await f.c.subscribe(ch, req));
+      expect((await f.c.publish(ch, "m5")).error).toBe("");
       for (const [i, [name, , want]] of cases.entries()) {
         const sub = subs[i]!;
         await sub.waitFor(want.length);
-        await barrier();
+        await f.barrier();
         expect(sub.seqs(), name).toEqual(want);
         expect(await sub.unsubscribe()).toBe("");
       }
@@ -203,17 +191,17 @@ describe.each(STORES)("%s store", (store) => {
 
     it("TimeDeltaStart picks the first message at or after now - delta", async () => {
       const tch = uid("tds.");
-      await c.publishMany(tch, 2, "old");
+      await f.c.publishMany(tch, 2, "old");
       await new Promise((r) => setTimeout(r, 300)); // a gap in server time between the batches
       const mark = Date.now();
-      await c.publishMany(tch, 2, "new");
+      await f.c.publishMany(tch, 2, "new");
       const delta = BigInt(Date.now() - mark + 100) * 1_000_000n;
-      const sub = await c.subscribe(tch, {
+      const sub = await f.c.subscribe(tch, {
         startPosition: StartPosition.TimeDeltaStart,
         startTimeDelta: delta,
       });
       await sub.waitFor(2);
-      await barrier();
+      await f.barrier();
       expect(sub.seqs()).toEqual([3, 4]);
       await sub.unsubscribe();
     });
@@ -221,15 +209,15 @@ describe.each(STORES)("%s store", (store) => {
     it("on an empty channel every start position waits for the first message", async () => {
       const ech = uid("empty.");
       const subs = [
-        await c.subscribe(ech, { startPosition: StartPosition.LastReceived }),
-        await c.subscribe(ech, { startPosition: StartPosition.First }),
-        await c.subscribe(ech, { startPosition: StartPosition.SequenceStart, startSequence: 5n }),
-        await c.subscribe(ech, {
+        await f.c.subscribe(ech, { startPosition: StartPosition.LastReceived }),
+        await f.c.subscribe(ech, { startPosition: StartPosition.First }),
+        await f.c.subscribe(ech, { startPosition: StartPosition.SequenceStart, startSequence: 5n }),
+        await f.c.subscribe(ech, {
           startPosition: StartPosition.TimeDeltaStart,
           startTimeDelta: 10n ** 12n,
         }),
       ];
-      await c.publish(ech, "first");
+      await f.c.publish(ech, "first");
       for (const s of subs) {
         await s.waitFor(1);
         expect(s.seqs()).toEqual([1]);
@@ -241,32 +229,32 @@ describe.each(STORES)("%s store", (store) => {
   describe("flow control and redelivery", () => {
     it("stops at maxInFlight and resumes on ack", async () => {
       const ch = uid("mif.");
-      await c.publishMany(ch, 10);
-      const sub = await c.subscribe(ch, { startPosition: StartPosition.First, maxInFlight: 3 });
+      await f.c.publishMany(ch, 10);
+      const sub = await f.c.subscribe(ch, { startPosition: StartPosition.First, maxInFlight: 3 });
       await sub.waitFor(3);
-      await barrier();
+      await f.barrier();
       expect(sub.seqs()).toEqual([1, 2, 3]);
       sub.ack(1);
       await sub.waitFor(4);
-      await barrier();
+      await f.barrier();
       expect(sub.seqs()).toEqual([1, 2, 3, 4]);
       // a double ack and an ack for an unknown seq change nothing
       sub.ack(1);
       sub.ack(99);
-      await barrier();
+      await f.barrier();
       expect(sub.seqs()).toHaveLength(4);
       for (const s of [2, 3, 4, 5, 6]) sub.ack(s);
       await sub.waitFor(9);
-      await barrier();
+      await f.barrier();
       expect(sub.seqs()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
       await sub.unsubscribe();
     });
 
     it("redelivers unacked messages after ackWait with redelivered and a growing count", async () => {
       const ch = uid("redeliv.");
-      const sub = await c.subscribe(ch, { ackWaitInSecs: 1 });
+      const sub = await f.c.subscribe(ch, { ackWaitInSecs: 1 });
       const t0 = Date.now();
-      await c.publishMany(ch, 2);
+      await f.c.publishMany(ch, 2);
       await sub.waitFor(4, 4000);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
       const [a, b, ra, rb] = sub.received;
@@ -284,15 +272,15 @@ describe.each(STORES)("%s store", (store) => {
 
     it("acks sent before a close request are applied (ordering barrier)", async () => {
       const ch = uid("barrier.");
-      await c.publishMany(ch, 3);
-      const d = await c.subscribe(ch, { durableName: "d", startPosition: StartPosition.First });
+      await f.c.publishMany(ch, 3);
+      const d = await f.c.subscribe(ch, { durableName: "d", startPosition: StartPosition.First });
       await d.waitFor(3);
       for (const s of [1, 2, 3]) d.ack(s);
       expect(await d.unsubscribe(true)).toBe("");
-      const again = await c.subscribe(ch, { durableName: "d", maxInFlight: 10 });
-      await c.publish(ch, "after");
+      const again = await f.c.subscribe(ch, { durableName: "d", maxInFlight: 10 });
+      await f.c.publish(ch, "after");
       await again.waitFor(1);
-      await barrier();
+      await f.barrier();
       expect(again.seqs()).toEqual([4]);
       expect(again.received[0]!.redelivered).toBe(false);
       await again.unsubscribe();
