@@ -20,6 +20,7 @@ Streaming server options:
   -mm,  --max_msgs <int>           Max messages per channel (default: 1000000)
   -mb,  --max_bytes <size>         Max bytes per channel, e.g. 1GB (default: 1024000000)
   -ma,  --max_age <duration>       Max message age, e.g. 1h, 0 = unlimited (default: 0)
+  -mi,  --max_inactivity <duration> Delete channels inactive this long (default: 0 = never)
   -hbi, --hb_interval <duration>   Interval between server heartbeats (default: 30s)
   -hbt, --hb_timeout <duration>    Heartbeat response timeout (default: 10s)
   -hbf, --hb_fail_count <int>      Failed heartbeats before closing a client (default: 10)
@@ -106,6 +107,9 @@ flag(["mb", "max_bytes"], (o, v) => {
 });
 flag(["ma", "max_age"], (o, v) => {
   o.maxAge = parseDuration(v);
+});
+flag(["mi", "max_inactivity"], (o, v) => {
+  o.maxInactivity = parseDuration(v);
 });
 flag(["hbi", "hb_interval"], (o, v) => {
   o.hbInterval = parseDuration(v);

@@ -25,6 +25,7 @@ import {
 } from "@stan-ts/proto";
 import { connect, createInbox, type Msg, type NatsConnection, type Subscription } from "nats";
 import { decodeAck, decodePubMsg, encodeMsgProto, encodePubAck, withRedelivery } from "./codec.js";
+import type { ChannelLimitValues } from "./limits.js";
 import type { Logger } from "./logger.js";
 import type {
   ChannelStore,
@@ -71,7 +72,8 @@ export interface EngineConfig {
   hbTimeout: number;
   hbFailCount: number;
   maxChannels: number;
-  maxSubsPerChannel: number;
+  /** Effective limits of a channel (subscriptions and inactivity here; messages in the store). */
+  limitsFor: (channel: string) => ChannelLimitValues;
   logger: Logger;
 }
 
@@ -141,6 +143,11 @@ interface Channel {
   readonly byInbox: Map<string, Sub>;
   subRecords: number;
   nextSubId: number;
+  readonly maxSubs: number;
+  readonly maxInactivity: number;
+  /** Date.now() of the last stored message, or of the creation. */
+  lastActivity: number;
+  inactivity: NodeJS.Timeout | undefined;
 }
 
 interface QueuedPub {
@@ -261,6 +268,7 @@ export class Engine {
     this.closing = true;
     for (const c of this.clients.values()) if (c.hbTimer) clearTimeout(c.hbTimer);
     for (const ch of this.channels.values()) {
+      this.stopInactivity(ch);
       for (const sub of ch.byAckInbox.values()) this.clearTimer(sub);
     }
     await Promise.allSettled(
@@ -280,6 +288,7 @@ export class Engine {
       c.closed = true;
     }
     for (const ch of this.channels.values()) {
+      this.stopInactivity(ch);
       for (const sub of ch.byAckInbox.values()) this.clearTimer(sub);
       for (const d of ch.durables.values()) this.clearTimer(d);
       ch.store.flushSubs();
@@ -542,7 +551,9 @@ export class Engine {
       touched.add(ch);
       ok.push(p);
     }
+    const now = Date.now();
     for (const ch of touched) {
+      ch.lastActivity = now;
       ch.store.msgs.flush();
       this.deliverChannel(ch);
       ch.store.flushSubs();
@@ -561,13 +572,16 @@ export class Engine {
       return Errors.tooManyChannels;
     }
     try {
-      return this.addChannel(name, this.store.createChannel(name));
+      const ch = this.addChannel(name, this.store.createChannel(name));
+      this.armInactivity(ch);
+      return ch;
     } catch (err) {
       return String((err as Error).message);
     }
   }
 
   private addChannel(name: string, store: ChannelStore): Channel {
+    const limits = this.cfg.limitsFor(name);
     const ch: Channel = {
       name,
       store,
@@ -578,11 +592,52 @@ export class Engine {
       byInbox: new Map(),
       subRecords: 0,
       nextSubId: 1,
+      maxSubs: limits.maxSubsPerChannel,
+      maxInactivity: limits.maxInactivity,
+      lastActivity: Date.now(),
+      inactivity: undefined,
     };
     this.channels.set(name, ch);
     this.channelsLower.set(name.toLowerCase(), ch);
     this.log.debug("channel created", { channel: name });
     return ch;
+  }
+
+  // ---------------------------------------------------------------- inactivity (§8)
+
+  private hasOnlineSubs(ch: Channel): boolean {
+    if (ch.plain.size > 0) return true;
+    for (const g of ch.groups.values()) if (g.members.length > 0) return true;
+    return false;
+  }
+
+  private stopInactivity(ch: Channel): void {
+    if (ch.inactivity) clearTimeout(ch.inactivity);
+    ch.inactivity = undefined;
+  }
+
+  /** Starts the delete timer of a channel left without online subscriptions. */
+  private armInactivity(ch: Channel, delay = ch.maxInactivity): void {
+    if (ch.maxInactivity <= 0 || ch.inactivity || this.closing) return;
+    if (this.hasOnlineSubs(ch) || this.channels.get(ch.name) !== ch) return;
+    if (delay === ch.maxInactivity) ch.lastActivity = Math.max(ch.lastActivity, Date.now());
+    ch.inactivity = setTimeout(() => this.onInactivity(ch), delay);
+  }
+
+  private onInactivity(ch: Channel): void {
+    ch.inactivity = undefined;
+    if (this.closing || this.hasOnlineSubs(ch)) return;
+    const idle = Date.now() - ch.lastActivity;
+    if (idle < ch.maxInactivity) {
+      this.armInactivity(ch, ch.maxInactivity - idle);
+      return;
+    }
+    for (const sub of ch.durables.values()) this.clearTimer(sub);
+    for (const g of ch.groups.values()) if (g.shadow) this.clearTimer(g.shadow);
+    this.channels.delete(ch.name);
+    this.channelsLower.delete(ch.name.toLowerCase());
+    this.store.deleteChannel(ch.name);
+    this.log.info("channel deleted after inactivity", { channel: ch.name });
   }
 
   // ---------------------------------------------------------------- delivery
@@ -915,6 +970,20 @@ export class Engine {
     if (!client) return this.subError(m.reply, Errors.unknownClient);
     const ch = this.channelFor(req.subject);
     if (typeof ch === "string") return this.subError(m.reply, ch);
+    this.stopInactivity(ch);
+    try {
+      await this.subscribeOn(ch, client, req, m);
+    } finally {
+      this.armInactivity(ch);
+    }
+  }
+
+  private async subscribeOn(
+    ch: Channel,
+    client: Client,
+    req: SubscriptionRequest,
+    m: Msg,
+  ): Promise<void> {
     if (req.qGroup !== "" && req.durableName.includes(":")) {
       return this.subError(m.reply, Errors.durableQueueColon);
     }
@@ -924,8 +993,7 @@ export class Engine {
       maxInFlight: req.maxInFlight,
       ackWaitInSecs: req.ackWaitInSecs,
     };
-    const tooMany = () =>
-      this.cfg.maxSubsPerChannel > 0 && ch.subRecords >= this.cfg.maxSubsPerChannel;
+    const tooMany = () => ch.maxSubs > 0 && ch.subRecords >= ch.maxSubs;
     let sub: Sub;
     let resumed = false;
     if (req.qGroup !== "") {
@@ -1056,6 +1124,7 @@ export class Engine {
     client.subs.delete(sub);
     this.removeSub(sub, isClose);
     ch.store.flushSubs();
+    this.armInactivity(ch);
     this.reply(this.send, m.reply, EMPTY);
   }
 
@@ -1159,7 +1228,10 @@ export class Engine {
       touched.add(sub.channel);
     }
     c.subs.clear();
-    for (const ch of touched) ch.store.flushSubs();
+    for (const ch of touched) {
+      ch.store.flushSubs();
+      this.armInactivity(ch);
+    }
     this.log.debug("client closed", { clientID: c.rec.id });
   }
 
@@ -1250,6 +1322,7 @@ export class Engine {
         if (g.members.length === 0 && !g.shadow) ch.groups.delete(g.key);
       }
       rc.store.flushSubs();
+      this.armInactivity(ch);
     }
     return online;
   }

@@ -20,6 +20,7 @@ export {
   parseSize,
 } from "./cli.js";
 export { Errors } from "./engine.js";
+export type { ChannelLimitOverrides, ChannelLimitValues } from "./limits.js";
 export type { LogFields, Logger, LogLevel } from "./logger.js";
 export { createLogger } from "./logger.js";
 export type { ServerOptions, StreamingServer } from "./server.js";

@@ -1,9 +1,10 @@
 import { Engine } from "./engine.js";
+import { type ChannelLimitOverrides, limitsResolver } from "./limits.js";
 import { createLogger, type Logger, type LogLevel } from "./logger.js";
 import { type NatsChild, spawnNatsServer } from "./nats-process.js";
 import { FileStore } from "./store/file.js";
 import { MemoryStore } from "./store/memory.js";
-import type { ChannelLimits, Store } from "./store/types.js";
+import type { Store } from "./store/types.js";
 
 /**
  * Options of {@link startServer}, named after nats-streaming-server's flags. Durations are
@@ -40,6 +41,19 @@ export interface ServerOptions {
   maxBytes?: number;
   /** Maximum message age, ms, 0 = unlimited (`-ma`). @default 0 */
   maxAge?: number;
+  /** Delete a channel after this long (ms) without subscription or new message, 0 = never (`-mi`). @default 0 */
+  maxInactivity?: number;
+  /**
+   * Per-channel limits (the official `store_limits.channels`); keys may use `*` and `>`. A field
+   * left out or 0 inherits from the closest wider entry, else from the global value; a negative
+   * value means unlimited. The most specific key wins.
+   *
+   * @example
+   * ```ts
+   * { "orders.>": { maxMsgs: 100 }, "orders.audit": { maxAge: -1 } }
+   * ```
+   */
+  channels?: Record<string, ChannelLimitOverrides>;
   /** Discover subject prefix (`--discover_prefix`). @default "_STAN.discover" */
   discoverPrefix?: string;
   /** Structured logger; defaults to JSON lines on stderr at `logLevel`. */
@@ -85,18 +99,23 @@ function nonNegative(name: string, v: number | undefined, dflt: number): number 
 export async function startServer(options: ServerOptions = {}): Promise<StreamingServer> {
   const logger = options.logger ?? createLogger(options.logLevel ?? "warn");
   const clusterId = options.clusterId ?? "test-cluster";
-  const limits: ChannelLimits = {
-    maxMsgs: nonNegative("maxMsgs", options.maxMsgs, 1_000_000),
-    maxBytes: nonNegative("maxBytes", options.maxBytes, 1_024_000_000),
-    maxAge: nonNegative("maxAge", options.maxAge, 0),
-  };
+  const limitsFor = limitsResolver(
+    {
+      maxMsgs: nonNegative("maxMsgs", options.maxMsgs, 1_000_000),
+      maxBytes: nonNegative("maxBytes", options.maxBytes, 1_024_000_000),
+      maxAge: nonNegative("maxAge", options.maxAge, 0),
+      maxSubsPerChannel: nonNegative("maxSubsPerChannel", options.maxSubsPerChannel, 1000),
+      maxInactivity: nonNegative("maxInactivity", options.maxInactivity, 0),
+    },
+    options.channels,
+  );
   const storeType = (options.store ?? "memory").toUpperCase();
   let store: Store;
   if (storeType === "MEMORY") {
-    store = new MemoryStore(() => limits);
+    store = new MemoryStore(limitsFor);
   } else if (storeType === "FILE") {
     if (!options.dir) throw new ServerOptionsError("the file store needs a directory (dir)");
-    store = new FileStore(options.dir, () => limits, { sync: options.fileSync ?? true });
+    store = new FileStore(options.dir, limitsFor, { sync: options.fileSync ?? true });
   } else {
     throw new ServerOptionsError(`unsupported store type "${options.store}"`);
   }
@@ -108,7 +127,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Streamin
       hbTimeout: nonNegative("hbTimeout", options.hbTimeout, 10_000),
       hbFailCount: nonNegative("hbFailCount", options.hbFailCount, 10),
       maxChannels: nonNegative("maxChannels", options.maxChannels, 100),
-      maxSubsPerChannel: nonNegative("maxSubsPerChannel", options.maxSubsPerChannel, 1000),
+      limitsFor,
       logger,
     },
     store,

@@ -34,6 +34,7 @@ export interface StreamingServerOptions {
   maxMsgs?: number;
   maxBytes?: number;
   maxAge?: number;
+  maxInactivity?: number;
   /** Embedded server's log level. @default "silent" (STAN_LOG_LEVEL overrides) */
   logLevel?: "trace" | "debug" | "info" | "warn" | "error" | "silent";
 }
@@ -76,6 +77,7 @@ function binaryArgs(o: StreamingServerOptions, clusterId: string, natsUrl: strin
   if (o.maxMsgs !== undefined) a.push("-mm", String(o.maxMsgs));
   if (o.maxBytes !== undefined) a.push("-mb", String(o.maxBytes));
   if (o.maxAge !== undefined) a.push("-ma", ms(o.maxAge));
+  if (o.maxInactivity !== undefined) a.push("-mi", ms(o.maxInactivity));
   return a;
 }
 

@@ -9,6 +9,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   writeFileSync,
   writevSync,
 } from "node:fs";
@@ -361,6 +362,14 @@ export class FileStore implements Store {
 
   createChannel(name: string): ChannelStore {
     return this.openChannel(name);
+  }
+
+  deleteChannel(name: string): void {
+    const ch = this.channels.get(name);
+    if (!ch) return;
+    ch.close(false);
+    this.channels.delete(name);
+    rmSync(ch.dir, { recursive: true, force: true });
   }
 
   private openChannel(name: string): FileChannel {

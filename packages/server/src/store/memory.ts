@@ -194,7 +194,7 @@ class MemoryChannel implements ChannelStore {
  */
 export class MemoryStore implements Store {
   readonly kind = "MEMORY";
-  private readonly channels: MemoryChannel[] = [];
+  private readonly channels = new Map<string, MemoryChannel>();
   constructor(private readonly limitsFor: (channel: string) => ChannelLimits) {}
   recover(): RecoveredState | undefined {
     return undefined;
@@ -204,10 +204,14 @@ export class MemoryStore implements Store {
   deleteClient(_id: string): void {}
   createChannel(name: string): ChannelStore {
     const c = new MemoryChannel(this.limitsFor(name));
-    this.channels.push(c);
+    this.channels.set(name, c);
     return c;
   }
+  deleteChannel(name: string): void {
+    this.channels.get(name)?.close();
+    this.channels.delete(name);
+  }
   close(): void {
-    for (const c of this.channels) c.close();
+    for (const c of this.channels.values()) c.close();
   }
 }

@@ -126,6 +126,8 @@ export interface Store {
   addClient(rec: ClientRecord): void;
   deleteClient(id: string): void;
   createChannel(name: string): ChannelStore;
+  /** Deletes a channel and its data (MaxInactivity). */
+  deleteChannel(name: string): void;
   /** Closes files and timers; `flush: false` drops buffered writes (crash simulation). */
   close(flush?: boolean): void;
 }
