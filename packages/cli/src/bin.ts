@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+/**
+ * The `stan` executable: runs {@link run} on the process's arguments and streams. The first
+ * Ctrl-C (SIGINT) or SIGTERM stops the command cleanly; a second one exits at once (130).
+ *
+ * @packageDocumentation
+ */
+
+import { run } from "./run.js";
+
+const controller = new AbortController();
+let signals = 0;
+const onSignal = (): void => {
+  if (++signals > 1) process.exit(130);
+  controller.abort();
+};
+process.on("SIGINT", onSignal);
+process.on("SIGTERM", onSignal);
+
+run(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  get stdin() {
+    return process.stdin;
+  },
+  env: process.env,
+  signal: controller.signal,
+}).then(
+  (code) => {
+    process.exitCode = code;
+    // Whatever might still hold the event loop (it should be nothing) does not keep us alive.
+    setTimeout(() => process.exit(code), 2000).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(`stan: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
