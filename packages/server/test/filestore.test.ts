@@ -73,6 +73,8 @@ describe.skipIf(mode === "external")("file store", () => {
   });
 
   it("a torn tail record is truncated, never served, and not a reason to refuse to start", async () => {
+    // this writes into our own record format, which the Go server's files do not share
+    if (mode !== "embedded") return;
     await using stan = await streamingServer({ store: "file" });
     const c = await RawClient.connect(stan.url, stan.clusterId, uid());
     await c.publishMany("fs.torn", 3);
