@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { type BenchSample, benchSummary } from "../src/index.js";
-import { stanDone, useServer } from "./helpers.js";
+import { stan, stanDone, useServer } from "./helpers.js";
 
 const server = useServer();
 
@@ -60,7 +60,6 @@ describe("stan bench", () => {
 
 describe("stan server", () => {
   test("runs the embedded server until Ctrl-C; pub and sub work against it", async () => {
-    const { stan } = await import("./helpers.js");
     const srv = stan(["server", "-c", "cli-cluster", "-l", "silent"]);
     await srv.stderr.waitFor((t) => t.includes("streaming server ready"), "the server", 20_000);
     const url = /ready on (nats:\/\/\S+)/.exec(srv.stderr.text)?.[1] ?? "";
