@@ -8,6 +8,7 @@ import {
   StanArgumentError,
   StanConnectionError,
   type StanError,
+  validateInt,
 } from "@stan-ts/core";
 import { connect as natsConnect } from "nats";
 import type { Message } from "./message.js";
@@ -108,6 +109,7 @@ class StanConnectionImpl implements StanConnection {
   readonly closed: Promise<StanError | undefined>;
   private resolveClosed!: (e: StanError | undefined) => void;
   private readonly statusListeners = new Set<(s: Status | undefined) => void>();
+  private ended = false;
 
   constructor(
     private readonly session: Session,
@@ -150,6 +152,7 @@ class StanConnectionImpl implements StanConnection {
   }
 
   private end(error: StanError | undefined): void {
+    this.ended = true;
     for (const l of this.statusListeners) l(undefined);
     this.statusListeners.clear();
     this.resolveClosed(error);
@@ -196,7 +199,7 @@ class StanConnectionImpl implements StanConnection {
   status(): AsyncIterable<Status> {
     const queue: Status[] = [];
     let wake: (() => void) | undefined;
-    let done = !this.session.isOpen;
+    let done = this.ended;
     const listener = (s: Status | undefined) => {
       if (s === undefined) done = true;
       else {
@@ -270,9 +273,25 @@ export async function connect(options: ConnectOptions): Promise<StanConnection> 
       );
     }
   }
+  const waitUntil =
+    options.waitForClientId === undefined
+      ? 0
+      : Date.now() + validateInt(options.waitForClientId, "waitForClientId (ms)", 0, 2 ** 31 - 1);
   try {
-    const session = await Session.open(nc, resolved, options);
-    return new StanConnectionImpl(session, nc, owns, options.onConnectionLost);
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        const session = await Session.open(nc, resolved, options);
+        return new StanConnectionImpl(session, nc, owns, options.onConnectionLost);
+      } catch (err) {
+        const retry =
+          err instanceof Error &&
+          err.message === "stan: clientID already registered" &&
+          Date.now() + delay < waitUntil &&
+          !options.signal?.aborted;
+        if (!retry) throw err;
+        await new Promise((r) => setTimeout(r, delay)); // the server evicts on its own schedule
+      }
+    }
   } catch (err) {
     if (owns) await nc.close().catch(() => {});
     throw err;

@@ -17,7 +17,13 @@
  * @packageDocumentation
  */
 
-export type { CallOptions, NatsConnectionLike, SentPublish } from "@stan-ts/core";
+export type {
+  CallOptions,
+  NatsConnectionLike,
+  ReconnectOptions,
+  SentPublish,
+  SessionEvent,
+} from "@stan-ts/core";
 export {
   ErrorCode,
   hasErrorCode,

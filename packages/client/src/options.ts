@@ -2,6 +2,7 @@ import {
   type CallOptions,
   invalidArgument,
   type NatsConnectionLike,
+  type ReconnectOptions,
   type SessionOptions,
   type StanConnectionError,
   type SubscribeParams,
@@ -44,7 +45,23 @@ export interface ConnectOptions extends CallOptions {
   pingMaxOut?: number | undefined;
   /** Subject prefix of the server's discovery subject. @default "_STAN.discover" */
   discoverPrefix?: string | undefined;
-  /** Called once when the connection is lost (pings, replaced client, NATS closed). */
+  /**
+   * Self-healing (on by default): when the session is lost (pings unanswered, server restarted
+   * and forgot the client, NATS connection replaced), register again with the same clientID,
+   * re-create every open subscription (a durable resumes at its stored position, a
+   * non-durable after the last sequence it received) and re-send unacknowledged publishes
+   * with their guid. `false` ends the connection instead. Progress is on `sc.status()`.
+   * @default { maxAttempts: -1, initialDelay: 250, maxDelay: 5000 }
+   */
+  reconnect?: ReconnectOptions | false | undefined;
+  /**
+   * For a restarted process: when the server still holds this clientID for the previous
+   * process, retry for up to this many ms until the server has evicted it (bounded by the
+   * server's heartbeat settings) instead of failing with `stan: clientID already registered`.
+   * @default 0
+   */
+  waitForClientId?: number | undefined;
+  /** Called once when the connection is lost for good (healing off, or gave up). */
   onConnectionLost?: ((error: StanConnectionError) => void) | undefined;
 }
 
@@ -84,6 +101,22 @@ export function resolveConnectOptions(o: ConnectOptions): ResolvedConnectOptions
         ? d.pingMaxOut
         : validateInt(o.pingMaxOut, "pingMaxOut", 1, INT32_MAX),
     discoverPrefix: prefix,
+    reconnect: resolveReconnect(o.reconnect),
+  };
+}
+
+function resolveReconnect(r: ReconnectOptions | false | undefined): ReconnectOptions | false {
+  if (r === false) return false;
+  if (r !== undefined && (typeof r !== "object" || r === null)) {
+    invalidArgument("stan: reconnect must be false or { maxAttempts, initialDelay, maxDelay }");
+  }
+  const maxAttempts = r?.maxAttempts ?? -1;
+  if (maxAttempts !== -1)
+    validateInt(maxAttempts, "reconnect.maxAttempts (-1: forever)", 0, INT32_MAX);
+  return {
+    maxAttempts,
+    initialDelay: validateInt(r?.initialDelay ?? 250, "reconnect.initialDelay (ms)", 0, INT32_MAX),
+    maxDelay: validateInt(r?.maxDelay ?? 5000, "reconnect.maxDelay (ms)", 0, INT32_MAX),
   };
 }
 

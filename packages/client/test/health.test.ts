@@ -10,6 +10,7 @@ describe("connection health", () => {
       pingInterval: 200,
       pingMaxOut: 3,
       pubAckTimeout: 60_000,
+      reconnect: false,
       onConnectionLost: (e) => lostHook.push(e),
     });
     const statuses: Status[] = [];
@@ -48,7 +49,7 @@ describe("connection health", () => {
 
   it("a server restart that forgot the client is detected from the ping's error", async () => {
     await using server = await startServer(); // memory store: a restart forgets every client
-    const sc = await client(server, { pingInterval: 200 });
+    const sc = await client(server, { pingInterval: 200, reconnect: false });
     await server.restart();
     const err = await sc.closed;
     expect(err).toBeInstanceOf(StanConnectionError);

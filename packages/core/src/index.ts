@@ -33,6 +33,7 @@ export {
 } from "./errors.js";
 export { createInbox, Nuid, nuid } from "./nuid.js";
 export type {
+  ReconnectOptions,
   SentPublish,
   SessionEvent,
   SessionOptions,

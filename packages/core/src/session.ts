@@ -1,3 +1,5 @@
+import type { Message } from "@bufbuild/protobuf";
+import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
 import {
   CloseRequestSchema,
   CloseResponseSchema,
@@ -7,7 +9,7 @@ import {
   encode,
   PingResponseSchema,
   PingSchema,
-  type StartPosition,
+  StartPosition,
   SubscriptionRequestSchema,
   SubscriptionResponseSchema,
   UnsubscribeRequestSchema,
@@ -24,10 +26,12 @@ import {
 import {
   ErrorCode,
   hasErrorCode,
+  isStanError,
   Messages,
   StanArgumentError,
   StanConnectionError,
   type StanError,
+  StanProtocolError,
   StanServerError,
   StanSubscriptionError,
   StanTimeoutError,
@@ -57,12 +61,40 @@ export interface SessionOptions {
   /** Consecutive unanswered pings after which the connection is lost. */
   pingMaxOut: number;
   discoverPrefix: string;
+  /**
+   * Self-healing: after a lost session, register again with the same clientID, re-create the
+   * subscriptions and re-send unacknowledged publishes. `false` ends the session instead.
+   */
+  reconnect?: ReconnectOptions | false | undefined;
+}
+
+/** How a lost session heals itself. */
+export interface ReconnectOptions {
+  /** Attempts before giving up (-1: forever). @default -1 */
+  maxAttempts?: number | undefined;
+  /** ms before the first attempt; doubles up to `maxDelay`, with jitter. @default 250 */
+  initialDelay?: number | undefined;
+  /** @default 5000 */
+  maxDelay?: number | undefined;
 }
 
 /** What the session reports through {@link Session.onEvent}. */
 export type SessionEvent =
   | { type: "connected"; clientId: string }
   | { type: "ping-missed"; missed: number; maxOut: number }
+  /** The session was lost and is healing itself; pending work waits. */
+  | { type: "disconnected"; error: StanConnectionError }
+  | { type: "reconnecting"; attempt: number; delay: number; lastError?: StanError | undefined }
+  | { type: "reconnected"; attempts: number }
+  | {
+      type: "resubscribed";
+      subject: string;
+      durableName?: string | undefined;
+      queue?: string | undefined;
+    }
+  | { type: "resubscribe-failed"; subject: string; error: StanError }
+  | { type: "republished"; count: number }
+  /** Final: the session is over and every pending call was rejected with `error`. */
   | { type: "connection-lost"; error: StanConnectionError }
   | { type: "protocol-error"; error: StanError }
   | { type: "closed" };
@@ -89,6 +121,8 @@ export interface SubscriptionSink {
 
 interface PendingPub {
   guid: string;
+  subject: string;
+  data: Uint8Array;
   resolve: (guid: string) => void;
   reject: (err: Error) => void;
   deadline: number;
@@ -121,8 +155,8 @@ const noop = () => {};
 export class Session {
   readonly clientId: string;
   readonly clusterId: string;
-  /** Per-connection unique id (NUID bytes) sent with publishes and pings. */
-  readonly connId: Uint8Array;
+  /** Per-session unique id (NUID bytes) sent with publishes and pings; new after a heal. */
+  connId: Uint8Array;
   private readonly opts: SessionOptions;
   private readonly nc: NatsConnectionLike;
   private subjects!: ServerSubjects;
@@ -131,7 +165,7 @@ export class Session {
   private readonly ackInbox: string;
   private readonly pubOpts: { reply: string };
   private readonly clientIdField: Uint8Array;
-  private readonly connIdField: Uint8Array;
+  private connIdField: Uint8Array;
   private readonly pubSubjects = new Map<string, string>();
   private readonly pending = new Map<string, PendingPub>();
   private readonly roomWaiters: Array<() => void> = [];
@@ -143,12 +177,17 @@ export class Session {
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pingsMissed = 0;
   private pingBytes: Uint8Array = new Uint8Array(0);
-  private readonly subs = new Map<string, CoreSubscription>();
+  private readonly subs = new Set<CoreSubscription>();
   private readonly listeners = new Set<(e: SessionEvent) => void>();
-  private state: "connecting" | "open" | "closing" | "closed" | "lost" = "connecting";
+  private state: "connecting" | "open" | "reconnecting" | "closing" | "closed" | "lost" =
+    "connecting";
+  private reopenWaiters: Array<() => void> = [];
+  private healing: Promise<void> | undefined;
+  private natsClosedWatch = false;
   private endError: StanConnectionError | undefined;
   private closePromise: Promise<void> | undefined;
   private maxPayload: number;
+  private malformed = 0;
 
   private constructor(nc: NatsConnectionLike, opts: SessionOptions) {
     this.nc = nc;
@@ -189,6 +228,22 @@ export class Session {
     return this.pending.size;
   }
 
+  /** Malformed messages received from the network (dropped, never delivered). */
+  get protocolErrors(): number {
+    return this.malformed;
+  }
+
+  /** @internal Counts and reports a malformed message. */
+  reportProtocolError(err: unknown): void {
+    this.malformed++;
+    const error = isStanError(err)
+      ? err
+      : new StanProtocolError(ErrorCode.ProtocolError, "stan: malformed message from the network", {
+          cause: err,
+        });
+    this.emit({ type: "protocol-error", error });
+  }
+
   /** Registers a listener for session events; returns a function that removes it. */
   onEvent(listener: (e: SessionEvent) => void): () => void {
     this.listeners.add(listener);
@@ -207,15 +262,19 @@ export class Session {
 
   private async handshake(call?: CallOptions): Promise<void> {
     const nc = this.nc;
+    // A fresh heartbeat inbox each time: when healing, the server probes the old one, gets
+    // no responders, and replaces the old registration at once.
     const hbInbox = createInbox();
     this.hbSub = nc.subscribe(hbInbox, {
       callback: (_err, msg) => {
         if (msg.reply) nc.publish(msg.reply);
       },
     });
-    this.ackSub = nc.subscribe(this.ackInbox, {
-      callback: (_err, msg) => this.onPubAck(msg),
-    });
+    if (!this.ackSub) {
+      this.ackSub = nc.subscribe(this.ackInbox, {
+        callback: (_err, msg) => this.onPubAck(msg),
+      });
+    }
     const pingSecs = Math.max(1, Math.round(this.opts.pingInterval / 1000));
     const req = encode(ConnectRequestSchema, {
       clientID: this.clientId,
@@ -234,36 +293,41 @@ export class Session {
         "connect",
       );
     } catch (err) {
-      this.teardownNats();
+      this.hbSub.unsubscribe();
       throw mapRequestError(err, Messages.connectTimeout, ErrorCode.ConnectTimeout);
     }
-    const resp = decode(ConnectResponseSchema, reply.data);
-    if (resp.error) {
-      this.teardownNats();
-      throw new StanServerError(ErrorCode.ServerError, resp.error);
+    const response = decodeOrProtocolError(ConnectResponseSchema, reply.data, "ConnectResponse");
+    if (response.error) {
+      this.hbSub.unsubscribe();
+      throw new StanServerError(ErrorCode.ServerError, response.error);
     }
+    const r = response;
     this.subjects = {
-      pubPrefix: resp.pubPrefix,
-      subRequests: resp.subRequests,
-      unsubRequests: resp.unsubRequests,
-      subCloseRequests: resp.subCloseRequests,
-      closeRequests: resp.closeRequests,
-      pingRequests: resp.pingRequests,
+      pubPrefix: r.pubPrefix,
+      subRequests: r.subRequests,
+      unsubRequests: r.unsubRequests,
+      subCloseRequests: r.subCloseRequests,
+      closeRequests: r.closeRequests,
+      pingRequests: r.pingRequests,
     };
+    this.pubSubjects.clear();
+    this.pingsMissed = 0;
     this.state = "open";
-    if (resp.protocol >= 1 && resp.pingInterval !== 0 && resp.pingRequests) {
+    if (r.protocol >= 1 && r.pingInterval !== 0 && r.pingRequests) {
       this.startPings();
     }
-    nc.closed().then(
-      () => this.lose("stan: NATS connection closed"),
-      () => this.lose("stan: NATS connection closed"),
-    );
+    if (!this.natsClosedWatch) {
+      this.natsClosedWatch = true;
+      const onClosed = () => this.fail("stan: NATS connection closed");
+      nc.closed().then(onClosed, onClosed);
+    }
     this.emit({ type: "connected", clientId: this.clientId });
   }
 
   // ---------------------------------------------------------------- pings
 
   private startPings(): void {
+    this.stopPings();
     this.pingBytes = encode(PingSchema, { connID: this.connId });
     const interval = this.opts.pingInterval;
     this.pingTimer = setInterval(() => this.ping(), interval);
@@ -282,8 +346,8 @@ export class Session {
           let error = "";
           try {
             error = decode(PingResponseSchema, msg.data).error;
-          } catch {
-            // an undecodable reply still proves the server is there
+          } catch (err) {
+            this.reportProtocolError(err); // still proves the server is there
           }
           if (error) {
             this.lose(error);
@@ -302,12 +366,40 @@ export class Session {
     if (this.pingsMissed >= this.opts.pingMaxOut) this.lose(Messages.pingFailure);
   }
 
+  private stopPings(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+  }
+
   /**
-   * Ends the session because it was lost: pending publishes, requests and subscriptions end
-   * with a {@link StanConnectionError}. Reported once.
+   * The session was lost (pings, replaced client). With self-healing on, it registers again
+   * and pending work waits; otherwise it ends as {@link Session.fail} does.
    */
   lose(reason: string, cause?: unknown): void {
-    if (this.state !== "open" && this.state !== "connecting") return;
+    if (this.state !== "open") return;
+    if (this.opts.reconnect === false || this.nc.isClosed()) {
+      this.fail(reason, cause);
+      return;
+    }
+    const error = new StanConnectionError(ErrorCode.ConnectionLost, reason, { cause });
+    this.state = "reconnecting";
+    this.stopPings();
+    try {
+      this.hbSub?.unsubscribe();
+    } catch {
+      // connection gone
+    }
+    for (const sub of this.subs) sub.detach();
+    this.emit({ type: "disconnected", error });
+    this.healing = this.heal(error);
+  }
+
+  /**
+   * Ends the session for good: pending publishes, requests and subscriptions end with a
+   * {@link StanConnectionError}. Reported once.
+   */
+  fail(reason: string, cause?: unknown): void {
+    if (this.state === "closing" || this.state === "closed" || this.state === "lost") return;
     this.state = "lost";
     const error = new StanConnectionError(ErrorCode.ConnectionLost, reason, { cause });
     this.endError = error;
@@ -315,14 +407,133 @@ export class Session {
     this.emit({ type: "connection-lost", error });
   }
 
+  private async heal(lostWith: StanConnectionError): Promise<void> {
+    const o = this.opts.reconnect || {};
+    const maxAttempts = o.maxAttempts ?? -1;
+    let delay = o.initialDelay ?? 250;
+    const maxDelay = o.maxDelay ?? 5000;
+    let attempt = 0;
+    let lastError: StanError = lostWith;
+    let duplicates = 0;
+    while (this.state === "reconnecting") {
+      attempt++;
+      if (maxAttempts >= 0 && attempt > maxAttempts) {
+        this.fail(
+          `stan: reconnect gave up after ${maxAttempts} attempts: ${lastError.message}`,
+          lastError,
+        );
+        return;
+      }
+      const wait = attempt === 1 ? 0 : Math.round(delay * (0.75 + Math.random() * 0.5));
+      this.emit({ type: "reconnecting", attempt, delay: wait, lastError });
+      if (wait > 0) {
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, wait);
+          this.reopenWaiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
+        });
+        if (this.state !== "reconnecting") return;
+        delay = Math.min(maxDelay, delay * 2);
+      }
+      this.connId = new TextEncoder().encode(nuid.next());
+      this.connIdField = encodeConstField(6, this.connId);
+      try {
+        await this.handshake();
+      } catch (err) {
+        lastError = err as StanError;
+        if (this.nc.isClosed()) {
+          this.fail("stan: NATS connection closed", err);
+          return;
+        }
+        const text = (err as Error).message;
+        if (/invalid clientID|invalid connection request/.test(text)) {
+          this.fail(text, err);
+          return;
+        }
+        // Another live client holds the ID (we were really replaced): do not fight it forever.
+        if (text === "stan: clientID already registered" && ++duplicates >= 5) {
+          this.fail(text, err);
+          return;
+        }
+        continue;
+      }
+      // handshake() opened the session, unless close() raced it
+      if (!this.isOpen) return;
+      await this.restore(attempt);
+      return;
+    }
+  }
+
+  /** After a heal: re-create subscriptions, re-send unacknowledged publishes, wake waiters. */
+  private async restore(attempts: number): Promise<void> {
+    for (const sub of [...this.subs]) {
+      if (this.state !== "open") return;
+      try {
+        await sub.resubscribe();
+        this.emit({
+          type: "resubscribed",
+          subject: sub.params.subject,
+          durableName: sub.params.durableName,
+          queue: sub.params.queue,
+        });
+      } catch (err) {
+        if (this.state !== "open") return;
+        this.subs.delete(sub);
+        const error = err as StanError;
+        this.emit({ type: "resubscribe-failed", subject: sub.params.subject, error });
+        sub.terminate(error);
+      }
+    }
+    if (this.state !== "open") return;
+    let count = 0;
+    for (const p of this.pending.values()) {
+      this.nc.publish(
+        this.pubSubject(p.subject),
+        encodePubMsg(this.clientIdField, p.guid, p.subject, p.data, this.connIdField),
+        this.pubOpts,
+      );
+      count++;
+    }
+    if (count > 0) this.emit({ type: "republished", count });
+    this.wakeReopen();
+    this.wakeWaiters();
+    this.emit({ type: "reconnected", attempts });
+  }
+
+  private wakeReopen(): void {
+    for (const w of this.reopenWaiters.splice(0)) w();
+  }
+
+  /** Waits until the session is open again (bounded by the call's options or `limit` ms). */
+  private waitOpen(call: CallOptions | undefined, what: string, limit: number): Promise<void> {
+    if (this.state === "open") return Promise.resolve();
+    const closed = this.checkOpen();
+    if (closed) return Promise.reject(closed);
+    let waiter: (() => void) | undefined;
+    const reopened = new Promise<void>((resolve) => {
+      waiter = resolve;
+      this.reopenWaiters.push(resolve);
+    });
+    const opts: CallOptions = { signal: call?.signal, timeout: call?.timeout ?? limit };
+    return withCancel(reopened, opts, `${what} (waiting for the session to reconnect)`, () => {
+      const i = this.reopenWaiters.indexOf(waiter as () => void);
+      if (i >= 0) this.reopenWaiters.splice(i, 1);
+    }).then(() => {
+      const err = this.checkOpen();
+      if (err) throw err;
+    });
+  }
+
   private shutdown(error: StanConnectionError): void {
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    this.pingTimer = undefined;
+    this.stopPings();
     this.stopSweep();
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();
     for (const w of this.roomWaiters.splice(0)) w();
-    for (const sub of this.subs.values()) sub.terminate(error);
+    this.wakeReopen();
+    for (const sub of this.subs) sub.terminate(error);
     this.subs.clear();
     this.teardownNats();
   }
@@ -338,6 +549,11 @@ export class Session {
   }
 
   // ---------------------------------------------------------------- publish
+
+  /** Publishes are accepted while open and while healing (they are sent once healed). */
+  private checkUsable(): StanConnectionError | undefined {
+    return this.state === "reconnecting" ? undefined : this.checkOpen();
+  }
 
   private checkOpen(): StanConnectionError | undefined {
     if (this.state === "open") return undefined;
@@ -378,7 +594,7 @@ export class Session {
    * with its guid and the promise of its ack: the pipelined form for throughput.
    */
   async send(subject: string, data: Uint8Array, call?: CallOptions): Promise<SentPublish> {
-    const closed = this.checkOpen();
+    const closed = this.checkUsable();
     if (closed) throw closed;
     this.pubSubject(subject);
     let guid = "";
@@ -412,7 +628,7 @@ export class Session {
       else this.reserved--; // woken already: give its slot back
       this.wakeWaiters();
     }).then(() => {
-      const closed = this.checkOpen();
+      const closed = this.checkUsable();
       if (closed) {
         this.reserved--;
         throw closed;
@@ -438,7 +654,7 @@ export class Session {
     call: CallOptions | undefined,
     onGuid?: (guid: string) => void,
   ): Promise<string> {
-    const closed = this.checkOpen();
+    const closed = this.checkUsable();
     if (closed) throw closed;
     if (call?.signal?.aborted) throw abortError(call.signal, "publish");
     const full = this.pubSubject(subject);
@@ -454,11 +670,12 @@ export class Session {
     const custom = call?.timeout !== undefined;
     const deadline = Date.now() + (custom ? (call?.timeout as number) : this.opts.pubAckTimeout);
     const promise = new Promise<string>((resolve, reject) => {
-      this.pending.set(guid, { guid, resolve, reject, deadline });
+      this.pending.set(guid, { guid, subject, data, resolve, reject, deadline });
     });
     if (custom) this.customDeadlines++;
     this.startSweep(custom ? (call?.timeout as number) : this.opts.pubAckTimeout);
-    this.nc.publish(full, bytes, this.pubOpts);
+    // While healing, it waits in `pending` and is sent once the session is back.
+    if (this.state === "open") this.nc.publish(full, bytes, this.pubOpts);
     const signal = call?.signal;
     if (signal) {
       const onAbort = () => this.settle(guid, abortError(signal, "publish"));
@@ -477,7 +694,7 @@ export class Session {
     try {
       [guid, error] = decodePubAck(msg.data);
     } catch (err) {
-      this.emit({ type: "protocol-error", error: err as StanError });
+      this.reportProtocolError(err);
       return;
     }
     this.settle(guid, error ? new StanServerError(ErrorCode.ServerError, error) : undefined);
@@ -531,13 +748,25 @@ export class Session {
     sink: SubscriptionSink,
     call?: CallOptions,
   ): Promise<CoreSubscription> {
-    const closed = this.checkOpen();
-    if (closed) throw closed;
+    await this.waitOpen(call, "subscribe", this.opts.pubAckTimeout);
+    const sub = new CoreSubscription(this, params, sink);
+    await this.requestSubscription(sub, params, call);
+    this.subs.add(sub);
+    return sub;
+  }
+
+  /** @internal Sends a SubscriptionRequest for `sub` on a fresh delivery inbox. */
+  async requestSubscription(
+    sub: CoreSubscription,
+    params: SubscribeParams,
+    call?: CallOptions,
+  ): Promise<void> {
     const inbox = createInbox();
-    const sub = new CoreSubscription(this, params, inbox, sink);
-    sub.natsSub = this.nc.subscribe(inbox, {
-      callback: (_err, msg) => sub.onMessage(msg),
+    const natsSub = this.nc.subscribe(inbox, {
+      callback: (_err, msg) => sub.onMessage(msg, natsSub),
     });
+    // Deliveries can be dispatched before this function resumes after the reply: take them.
+    sub.attach(natsSub, inbox, sub.ackInbox);
     const req = encode(SubscriptionRequestSchema, {
       clientID: this.clientId,
       subject: params.subject,
@@ -558,7 +787,7 @@ export class Session {
         "subscribe",
       );
     } catch (err) {
-      sub.natsSub.unsubscribe();
+      natsSub.unsubscribe();
       if (this.subjects.subCloseRequests && this.state === "open") {
         // Best effort, as the official clients do: the server may have created it anyway.
         const bye = encode(UnsubscribeRequestSchema, {
@@ -571,23 +800,28 @@ export class Session {
       }
       throw this.checkOpen() ?? mapRequestError(err, Messages.subscribeTimeout);
     }
-    const resp = decode(SubscriptionResponseSchema, reply.data);
+    let resp: { ackInbox: string; error: string };
+    try {
+      resp = decodeOrProtocolError(SubscriptionResponseSchema, reply.data, "SubscriptionResponse");
+    } catch (err) {
+      natsSub.unsubscribe();
+      throw err;
+    }
     if (resp.error) {
-      sub.natsSub.unsubscribe();
+      natsSub.unsubscribe();
       throw new StanServerError(ErrorCode.ServerError, resp.error);
     }
     const lost = this.checkOpen();
     if (lost) {
-      sub.natsSub.unsubscribe();
+      natsSub.unsubscribe();
       throw lost;
     }
     sub.ackInbox = resp.ackInbox;
-    this.subs.set(inbox, sub);
-    return sub;
   }
 
   /** @internal */
   sendAck(sub: CoreSubscription, sequence: bigint): void {
+    if (this.state === "reconnecting") return; // not deliverable now: the server redelivers
     const closed = this.checkOpen();
     if (closed) throw closed;
     this.nc.publish(sub.ackInbox, encodeAck(sub.params.subject, sequence));
@@ -599,14 +833,23 @@ export class Session {
     unsubscribe: boolean,
     call?: CallOptions,
   ): Promise<void> {
-    const closed = this.checkOpen();
-    if (closed) throw closed;
+    if (this.state === "reconnecting" && !unsubscribe) {
+      // The healed session will not re-create it; the server took the old registration offline.
+      this.subs.delete(sub);
+      sub.detach();
+      return;
+    }
+    await this.waitOpen(
+      call,
+      unsubscribe ? "unsubscribe" : "subscription close",
+      this.opts.pubAckTimeout,
+    );
     const subject = unsubscribe ? this.subjects.unsubRequests : this.subjects.subCloseRequests;
     if (!subject) {
       throw new StanServerError(ErrorCode.NotSupported, Messages.notSupported);
     }
-    sub.natsSub?.unsubscribe();
-    this.subs.delete(sub.inbox);
+    sub.detach();
+    this.subs.delete(sub);
     const req = encode(UnsubscribeRequestSchema, {
       clientID: this.clientId,
       subject: sub.params.subject,
@@ -623,13 +866,14 @@ export class Session {
     } catch (err) {
       throw (
         this.checkOpen() ??
-        mapRequestError(
-          err,
-          unsubscribe ? Messages.unsubscribeTimeout : "stan: close request timeout",
-        )
+        mapRequestError(err, unsubscribe ? Messages.unsubscribeTimeout : Messages.closeTimeout)
       );
     }
-    const resp = decode(SubscriptionResponseSchema, reply.data);
+    const resp = decodeOrProtocolError(
+      SubscriptionResponseSchema,
+      reply.data,
+      "SubscriptionResponse",
+    );
     if (resp.error) {
       if (resp.error === Messages.invalidSubscription) {
         throw new StanSubscriptionError(ErrorCode.InvalidSubscription, resp.error);
@@ -651,14 +895,19 @@ export class Session {
   }
 
   private async doClose(call?: CallOptions): Promise<void> {
-    const wasOpen = this.state === "open";
-    if (this.state === "lost" || !wasOpen) {
+    const error = new StanConnectionError(ErrorCode.ConnectionClosed, Messages.connectionClosed);
+    if (this.state !== "open") {
+      // lost, or healing (the server no longer knows this session): local release only
+      if (this.state === "reconnecting") {
+        this.state = "closed";
+        this.endError = error;
+        this.shutdown(error);
+      }
       this.state = "closed";
       this.emit({ type: "closed" });
       return;
     }
     this.state = "closing";
-    const error = new StanConnectionError(ErrorCode.ConnectionClosed, Messages.connectionClosed);
     this.endError = error;
     let failure: unknown;
     try {
@@ -668,10 +917,10 @@ export class Session {
         call,
         "close",
       );
-      const resp = decode(CloseResponseSchema, reply.data);
+      const resp = decodeOrProtocolError(CloseResponseSchema, reply.data, "CloseResponse");
       if (resp.error) failure = new StanServerError(ErrorCode.ServerError, resp.error);
     } catch (err) {
-      failure = mapRequestError(err, Messages.closeTimeout);
+      failure = isStanError(err) ? err : mapRequestError(err, Messages.closeTimeout);
     }
     this.state = "closed";
     this.shutdown(error);
@@ -680,35 +929,78 @@ export class Session {
   }
 }
 
-/** A subscription as the engine sees it. */
+/** A subscription as the engine sees it; survives a heal (re-created on the server). */
 export class CoreSubscription {
-  /** @internal */
-  natsSub: NatsSubscriptionLike | undefined;
+  private natsSub: NatsSubscriptionLike | undefined;
+  /** The current delivery inbox. */
+  inbox = "";
   /** The server's ack inbox for this subscription. */
   ackInbox = "";
   /** Highest sequence delivered so far (0n before the first). */
   lastSequence = 0n;
+  /** When it was first created (ms since the epoch), for a new-only resume. */
+  readonly createdAt = Date.now();
   private ended = false;
 
   /** @internal */
   constructor(
     private readonly session: Session,
     readonly params: SubscribeParams,
-    readonly inbox: string,
     private readonly sink: SubscriptionSink,
   ) {}
 
   /** @internal */
-  onMessage(msg: NatsMsgLike): void {
-    if (this.ended) return;
+  attach(natsSub: NatsSubscriptionLike, inbox: string, ackInbox: string): void {
+    this.natsSub = natsSub;
+    this.inbox = inbox;
+    this.ackInbox = ackInbox;
+  }
+
+  /** @internal Stops taking deliveries on the current inbox. */
+  detach(): void {
+    try {
+      this.natsSub?.unsubscribe();
+    } catch {
+      // connection gone
+    }
+    this.natsSub = undefined;
+  }
+
+  /** @internal */
+  onMessage(msg: NatsMsgLike, from: NatsSubscriptionLike): void {
+    if (this.ended || from !== this.natsSub) return;
     let decoded: DecodedMsg;
     try {
       decoded = decodeMsgProto(msg.data);
-    } catch {
-      return; // malformed: ignored, the server will redeliver a real message
+    } catch (err) {
+      this.session.reportProtocolError(err);
+      return; // malformed: dropped and counted; the server redelivers real messages
     }
     if (decoded.sequence > this.lastSequence) this.lastSequence = decoded.sequence;
     this.sink.deliver(decoded);
+  }
+
+  /**
+   * @internal After a heal: a durable (or durable queue) resumes where the server kept it;
+   * a non-durable continues after the last sequence it received, or, if it received none,
+   * from when it was created (a new-only subscription skips nothing published meanwhile).
+   */
+  resubscribe(): Promise<void> {
+    const p = this.params;
+    let params = p;
+    if (!p.durableName) {
+      if (this.lastSequence > 0n) {
+        params = {
+          ...p,
+          startPosition: StartPosition.SequenceStart,
+          startSequence: this.lastSequence + 1n,
+        };
+      } else if (p.startPosition === StartPosition.NewOnly) {
+        const ago = BigInt(Math.max(0, Date.now() - this.createdAt)) * 1_000_000n;
+        params = { ...p, startPosition: StartPosition.TimeDeltaStart, startTimeDelta: ago };
+      }
+    }
+    return this.session.requestSubscription(this, params);
   }
 
   /** Acknowledges a sequence. Throws when the subscription or connection is closed. */
@@ -741,12 +1033,27 @@ export class CoreSubscription {
   terminate(error: StanError): void {
     if (this.ended) return;
     this.ended = true;
-    try {
-      this.natsSub?.unsubscribe();
-    } catch {
-      // connection gone
-    }
+    this.detach();
     this.sink.end(error);
+  }
+}
+
+/** Decodes a reply, turning malformed bytes into a {@link StanProtocolError}. */
+function decodeOrProtocolError<T extends Message>(
+  schema: GenMessage<T>,
+  bytes: Uint8Array,
+  what: string,
+): T {
+  try {
+    return decode(schema, bytes);
+  } catch (err) {
+    throw new StanProtocolError(
+      ErrorCode.ProtocolError,
+      `stan: malformed ${what} from the server`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 

@@ -99,8 +99,11 @@ export class FakeNats implements NatsConnectionLike {
 
 /** Enough of a streaming server to drive the engine: connect, pings, publish acks. */
 export class FakeStreamingServer {
-  /** "ack": answer publishes; "hold": keep them until release(); "error": refuse them. */
-  mode: "ack" | "hold" | "error" = "ack";
+  /** "ack": answer publishes; "hold": keep them until release(); "error": refuse them; "drop": ignore. */
+  mode: "ack" | "hold" | "error" | "drop" = "ack";
+  /** guids of every publish received, in order (re-sends included). */
+  readonly guids: string[] = [];
+  connects = 0;
   pingError = "";
   readonly held: Array<{ reply: string; guid: string }> = [];
   received = 0;
@@ -112,22 +115,7 @@ export class FakeStreamingServer {
     readonly clusterId = "test-cluster",
   ) {
     this.subs.push(
-      nc.subscribe(`_STAN.discover.${clusterId}`, {
-        callback: (_e, m) => {
-          const resp = encode(ConnectResponseSchema, {
-            pubPrefix: `_STAN.pub.${clusterId}`,
-            subRequests: `_STAN.sub.${clusterId}`,
-            unsubRequests: `_STAN.unsub.${clusterId}`,
-            subCloseRequests: `_STAN.subclose.${clusterId}`,
-            closeRequests: `_STAN.close.${clusterId}`,
-            pingRequests: `_STAN.discover.${clusterId}.pings`,
-            pingInterval: 1,
-            pingMaxOut: 3,
-            protocol: 1,
-          });
-          if (m.reply) nc.publish(m.reply, resp);
-        },
-      }),
+      this.discoverSub(),
       nc.subscribe(`_STAN.close.${clusterId}`, {
         callback: (_e, m) => {
           if (m.reply) nc.publish(m.reply, new Uint8Array(0));
@@ -141,6 +129,39 @@ export class FakeStreamingServer {
         nc.subscribe(`_STAN.pub.${clusterId}.${ch}`, { callback: (_e, m) => this.onPub(m) }),
       );
     }
+  }
+
+  private discoverSub(): NatsSubscriptionLike {
+    const nc = this.nc;
+    const clusterId = this.clusterId;
+    return nc.subscribe(`_STAN.discover.${clusterId}`, {
+      callback: (_e, m) => {
+        this.connects++;
+        const resp = encode(ConnectResponseSchema, {
+          pubPrefix: `_STAN.pub.${clusterId}`,
+          subRequests: `_STAN.sub.${clusterId}`,
+          unsubRequests: `_STAN.unsub.${clusterId}`,
+          subCloseRequests: `_STAN.subclose.${clusterId}`,
+          closeRequests: `_STAN.close.${clusterId}`,
+          pingRequests: `_STAN.discover.${clusterId}.pings`,
+          pingInterval: 1,
+          pingMaxOut: 3,
+          protocol: 1,
+        });
+        if (m.reply) nc.publish(m.reply, resp);
+      },
+    });
+  }
+
+  /** Stops answering connect requests (no responders) until `resume()`. */
+  pauseDiscovery(): { resume: () => void } {
+    const sub = this.subs[0];
+    sub?.unsubscribe();
+    return {
+      resume: () => {
+        this.subs[0] = this.discoverSub();
+      },
+    };
   }
 
   answerPings(): void {
@@ -160,7 +181,8 @@ export class FakeStreamingServer {
   private onPub(m: NatsMsgLike): void {
     this.received++;
     const pub = decode(PubMsgSchema, m.data);
-    if (!m.reply) return;
+    this.guids.push(pub.guid);
+    if (!m.reply || this.mode === "drop") return;
     if (this.mode === "hold") this.held.push({ reply: m.reply, guid: pub.guid });
     else if (this.mode === "error") {
       this.nc.publish(

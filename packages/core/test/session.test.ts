@@ -23,6 +23,7 @@ function options(over: Partial<SessionOptions> = {}): SessionOptions {
     pingInterval: 60_000,
     pingMaxOut: 3,
     discoverPrefix: "_STAN.discover",
+    reconnect: false,
     ...over,
   };
 }
@@ -184,5 +185,72 @@ describe("Session (engine) against a precise fake", () => {
     await expect(session.publish("a", data)).rejects.toMatchObject({
       code: ErrorCode.ConnectionClosed,
     });
+  });
+
+  it("heals a lost session: registers again, re-sends the unacknowledged publish with its guid", async () => {
+    const { session, server, events } = await setup({
+      pingInterval: 50,
+      pingMaxOut: 2,
+      reconnect: { initialDelay: 10, maxDelay: 20 },
+    });
+    server.mode = "drop"; // the first send is never acked
+    const pending = session.publish("a", data);
+    await new Promise((r) => setImmediate(r));
+    expect(server.guids).toHaveLength(1);
+    server.stopPings();
+    await nextEvent(session, "disconnected");
+    server.mode = "ack";
+    server.answerPings();
+    await nextEvent(session, "reconnected");
+    const guid = await pending;
+    expect(server.guids).toEqual([guid, guid]); // same guid, sent twice: at-least-once
+    expect(server.connects).toBe(2);
+    expect(events.map((e) => e.type)).toEqual(
+      expect.arrayContaining([
+        "ping-missed",
+        "disconnected",
+        "reconnecting",
+        "republished",
+        "reconnected",
+      ]),
+    );
+    expect(events.some((e) => e.type === "connection-lost")).toBe(false);
+    expect(session.isOpen).toBe(true);
+    await expect(session.publish("a", data)).resolves.toMatch(/.{22}/);
+  });
+
+  it("a publish made while healing waits and is sent once the session is back", async () => {
+    const { session, server } = await setup({
+      pingInterval: 50,
+      pingMaxOut: 1,
+      reconnect: { initialDelay: 10, maxDelay: 20 },
+    });
+    const discover = server.pauseDiscovery();
+    server.stopPings();
+    await nextEvent(session, "disconnected");
+    const during = session.publish("a", data);
+    await nextEvent(session, "reconnecting");
+    expect(server.received).toBe(0);
+    server.answerPings();
+    discover.resume();
+    await expect(during).resolves.toMatch(/.{22}/);
+    expect(server.received).toBe(1);
+  });
+
+  it("healing gives up after maxAttempts and then fails everything once", async () => {
+    const { session, server, events } = await setup({
+      pingInterval: 50,
+      pingMaxOut: 1,
+      reconnect: { maxAttempts: 2, initialDelay: 10, maxDelay: 10 },
+    });
+    server.pauseDiscovery();
+    server.stopPings();
+    const lost = (await nextEvent(session, "connection-lost")) as Extract<
+      SessionEvent,
+      { type: "connection-lost" }
+    >;
+    expect(lost.error.message).toMatch(/^stan: reconnect gave up after 2 attempts/);
+    expect(events.filter((e) => e.type === "reconnecting")).toHaveLength(2);
+    await expect(session.publish("a", data)).rejects.toBe(lost.error);
   });
 });
