@@ -182,7 +182,6 @@ export class Session {
   private state: "connecting" | "open" | "reconnecting" | "closing" | "closed" | "lost" =
     "connecting";
   private reopenWaiters: Array<() => void> = [];
-  private healing: Promise<void> | undefined;
   private natsClosedWatch = false;
   private endError: StanConnectionError | undefined;
   private closePromise: Promise<void> | undefined;
@@ -391,7 +390,7 @@ export class Session {
     }
     for (const sub of this.subs) sub.detach();
     this.emit({ type: "disconnected", error });
-    this.healing = this.heal(error);
+    void this.heal(error);
   }
 
   /**
