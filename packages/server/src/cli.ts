@@ -25,6 +25,7 @@ Streaming server options:
   -hbt, --hb_timeout <duration>    Heartbeat response timeout (default: 10s)
   -hbf, --hb_fail_count <int>      Failed heartbeats before closing a client (default: 10)
   --discover_prefix <string>       Discover subject prefix (default: _STAN.discover)
+  --replace_durable <bool>         Replace an online durable on a new request (default: false)
 
 NATS options:
   -ns,  --nats_server <url>        Attach to this NATS server instead of starting one
@@ -119,6 +120,9 @@ flag(["hbt", "hb_timeout"], (o, v) => {
 });
 flag(["hbf", "hb_fail_count"], (o, v) => {
   o.hbFailCount = parseInteger(v);
+});
+flag(["replace_durable"], (o, v) => {
+  o.replaceDurable = v !== "false" && v !== "0";
 });
 flag(["discover_prefix"], (o, v) => {
   o.discoverPrefix = v;

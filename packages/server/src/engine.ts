@@ -72,6 +72,8 @@ export interface EngineConfig {
   hbTimeout: number;
   hbFailCount: number;
   maxChannels: number;
+  /** Sub-close an online durable when a new request for it arrives, instead of refusing it. */
+  replaceDurable: boolean;
   /** Effective limits of a channel (subscriptions and inactivity here; messages in the store). */
   limitsFor: (channel: string) => ChannelLimitValues;
   logger: Logger;
@@ -1033,7 +1035,12 @@ export class Engine {
       const key = `${req.clientID}-${req.subject}-${req.durableName}`;
       const existing = req.durableName !== "" ? ch.durables.get(key) : undefined;
       if (existing && existing.clientID !== "") {
-        return this.subError(m.reply, Errors.duplicateDurable);
+        const owner = this.clients.get(existing.clientID);
+        if (!this.cfg.replaceDurable || !owner) {
+          return this.subError(m.reply, Errors.duplicateDurable);
+        }
+        owner.subs.delete(existing);
+        this.removeSub(existing, true);
       }
       if (existing) {
         sub = existing;

@@ -56,6 +56,8 @@ export interface ServerOptions {
   channels?: Record<string, ChannelLimitOverrides>;
   /** Discover subject prefix (`--discover_prefix`). @default "_STAN.discover" */
   discoverPrefix?: string;
+  /** Replace an online durable by a new subscription request for it (`--replace_durable`). @default false */
+  replaceDurable?: boolean;
   /** Structured logger; defaults to JSON lines on stderr at `logLevel`. */
   logger?: Logger;
   /** Level of the default logger. @default "warn" */
@@ -128,6 +130,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Streamin
       hbFailCount: nonNegative("hbFailCount", options.hbFailCount, 10),
       maxChannels: nonNegative("maxChannels", options.maxChannels, 100),
       limitsFor,
+      replaceDurable: options.replaceDurable ?? false,
       logger,
     },
     store,

@@ -79,3 +79,24 @@ describe.skipIf(streamingMode() === "external").each(STORES)("%s store: maxInact
     await c.close();
   });
 });
+
+describe.skipIf(streamingMode() !== "embedded")("replaceDurable", () => {
+  it("sub-closes the online durable and resumes it for the new request", async () => {
+    await using nats = await startNatsServer();
+    await using server = await startServer({
+      natsUrl: nats.url,
+      logLevel: "silent",
+      replaceDurable: true,
+    });
+    const c = await RawClient.connect(server.url, server.clusterId, uid());
+    const first = await c.subscribe("rd", { durableName: "d" });
+    await c.publishMany("rd", 2);
+    await first.waitFor(2);
+    const second = await c.subscribe("rd", { durableName: "d" });
+    expect(second.ackInbox).not.toBe(first.ackInbox);
+    await second.waitFor(2);
+    expect(second.seqs()).toEqual([1, 2]);
+    expect(second.received.every((m) => m.redelivered)).toBe(true);
+    await c.close();
+  });
+});
