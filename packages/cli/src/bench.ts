@@ -55,9 +55,13 @@ const BENCH_OPTIONS = {
 
 /** One publisher's or subscriber's run: messages, bytes, and when it started and ended (ms). */
 export interface BenchSample {
+  /** Messages published (acknowledged) or received. */
   msgs: number;
+  /** Payload bytes of those messages. */
   bytes: number;
+  /** When the first publish was sent or the first message received (`performance.now()`). */
   start: number;
+  /** When the last ack or the last message arrived (`performance.now()`). */
   end: number;
 }
 

@@ -52,8 +52,11 @@ export function parseCommand<O extends OptionsConfig>(
 
 /** Where and as whom to connect. */
 export interface ConnectionSettings {
+  /** NATS server URLs. */
   servers: string[];
+  /** Streaming cluster ID. */
   clusterId: string;
+  /** This client's ID. */
   clientId: string;
 }
 

@@ -5,6 +5,7 @@
 
 /** A text sink such as `process.stdout`. */
 export interface OutputStream {
+  /** Writes text; `callback` runs once the stream has taken it. */
   write(chunk: string, callback?: (error?: Error | null) => void): boolean;
   /** True when it is a terminal (progress bars are drawn only there unless forced). */
   readonly isTTY?: boolean | undefined;
@@ -35,6 +36,7 @@ export class CliError extends Error {
   /** What the user can do about it. */
   readonly hint: string | undefined;
 
+  /** `message` is printed as is (or after `stan <command>: `), `hint` on a line of its own. */
   constructor(message: string, hint?: string, options?: { cause?: unknown }) {
     super(message, options);
     this.hint = hint;

@@ -90,7 +90,11 @@ export interface InProcess {
 /** Runs `stan` in-process against `server` (its URL and cluster ID come from the environment). */
 export function stan(
   argv: string[],
-  opts: { server?: TestServer; stdin?: string[]; env?: Record<string, string> } = {},
+  opts: {
+    server?: TestServer;
+    stdin?: string[] | AsyncIterable<string>;
+    env?: Record<string, string>;
+  } = {},
 ): InProcess {
   const stdout = new Captured();
   const stderr = new Captured();
@@ -103,9 +107,11 @@ export function stan(
   const io: CliIO = { stdout, stderr, env, signal: controller.signal };
   if (opts.stdin) {
     const chunks = opts.stdin;
-    io.stdin = (async function* () {
-      yield* chunks;
-    })();
+    io.stdin = Array.isArray(chunks)
+      ? (async function* () {
+          yield* chunks;
+        })()
+      : chunks;
   }
   return { stdout, stderr, interrupt: () => controller.abort(), code: run(argv, io) };
 }

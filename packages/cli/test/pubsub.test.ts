@@ -193,6 +193,36 @@ describe("subscription options", () => {
   });
 });
 
+describe("Ctrl-C", () => {
+  test("stops pub reading a stdin that never ends: what was acked is printed, exit 130", async () => {
+    const subject = unique();
+    let release = (): void => {};
+    const terminal = (async function* () {
+      yield "typed\n";
+      // ... and then the user types nothing more.
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    })();
+    const r = stan(["pub", subject, "-"], { server: server(), stdin: terminal });
+    await r.stdout.waitForLines(1);
+    r.interrupt();
+    expect(await r.code).toBe(130);
+    release();
+    expect(r.stdout.lines).toHaveLength(1);
+  });
+
+  test("interrupts a bench: exit 130", async () => {
+    const r = stan(["bench", "--msgs", "1000000", "--sub", "1", "--progress"], {
+      server: server(),
+    });
+    await r.stderr.waitFor((t) => /published [1-9]/.test(t), "some progress");
+    r.interrupt();
+    expect(await r.code).toBe(130);
+    expect(r.stdout.text).not.toContain("Pub stats");
+  });
+});
+
 describe("runtime errors exit 1 with an actionable message", () => {
   test("wrong cluster ID: the official text and a hint", async () => {
     const r = await stanDone(["pub", "-c", "no-such-cluster", unique(), "x"], {
