@@ -11,6 +11,6 @@ export default defineConfig({
     reporters: ["default", ["json", { outputFile: "test-results.json" }]],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    projects: ["packages/*/vitest.config.ts"],
+    projects: ["packages/*/vitest.config.ts", "examples/vitest.config.ts"],
   },
 });
