@@ -22,7 +22,7 @@ export const CONNECTION_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionsConfig;
 
-/** The help lines of {@link CONNECTION_OPTIONS}. */
+/** The help lines of the connection flags (`-s/--server`, `-c/--cluster`, `--id`, `-h`). */
 export const CONNECTION_HELP = `Connection options:
   -s, --server <url>        NATS server URL(s), comma-separated (default: $NATS_URL or ${DEFAULT_SERVER})
   -c, --cluster <id>        Streaming cluster ID (default: $STAN_CLUSTER_ID or ${DEFAULT_CLUSTER})

@@ -1,0 +1,33 @@
+// API reference for the public packages: `pnpm docs` writes it to docs/api (git-ignored).
+// Warnings are errors, so an export without TSDoc or a broken {@link} fails CI.
+import { OptionDefaults } from "typedoc";
+
+const blockTags = [...OptionDefaults.blockTags, "@generated"];
+
+/** @type {Partial<import("typedoc").TypeDocOptions>} */
+const config = {
+  name: "stan-ts",
+  entryPointStrategy: "packages",
+  entryPoints: [
+    "packages/client",
+    "packages/core",
+    "packages/proto",
+    "packages/server",
+    "packages/cli",
+  ],
+  packageOptions: {
+    entryPoints: ["src/index.ts"],
+    tsconfig: "../../tsconfig.json",
+    blockTags,
+    excludeInternal: true,
+    disableSources: true,
+  },
+  blockTags,
+  disableSources: true,
+  out: "docs/api",
+  readme: "README.md",
+  treatWarningsAsErrors: true,
+  validation: { notExported: true, invalidLink: true, notDocumented: true },
+};
+
+export default config;
