@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   ErrorCode,
   Session,
@@ -49,6 +49,10 @@ function nextEvent(session: Session, type: SessionEvent["type"]): Promise<Sessio
 }
 
 describe("Session (engine) against a precise fake", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it("connect with no responders fails at once with the official timeout text", async () => {
     const nc = new FakeNats();
     const started = Date.now();
@@ -97,15 +101,25 @@ describe("Session (engine) against a precise fake", () => {
   });
 
   it("an unacknowledged publish rejects with `stan: publish ack timeout` and frees its slot", async () => {
-    const { session, server } = await setup({ pubAckTimeout: 100, maxPubAcksInflight: 1 });
+    vi.useFakeTimers();
+    const { session, server } = await setup({ pubAckTimeout: 30_000, maxPubAcksInflight: 1 });
     server.mode = "hold";
-    const err = await session.publish("a", data).catch((e) => e);
+    let settled = false;
+    const result = session.publish("a", data).catch((e) => e);
+    void result.then(() => {
+      settled = true;
+    });
+    await vi.advanceTimersByTimeAsync(29_000);
+    expect(settled).toBe(false); // not before its deadline
+    await vi.advanceTimersByTimeAsync(2_000); // the sweep runs every second
+    const err = await result;
     expect(err).toBeInstanceOf(StanTimeoutError);
     expect(err.code).toBe(ErrorCode.PubAckTimeout);
     expect(err.message).toBe("stan: publish ack timeout");
     expect(session.pendingPublishes).toBe(0);
     server.mode = "ack";
     await expect(session.publish("a", data)).resolves.toMatch(/.{22}/);
+    vi.useRealTimers();
   });
 
   it("a per-call timeout shorter than pubAckTimeout is honoured", async () => {
@@ -134,16 +148,19 @@ describe("Session (engine) against a precise fake", () => {
   });
 
   it("pings that get no responders end the session after pingMaxOut, rejecting pending work", async () => {
-    const { session, server, events } = await setup({ pingInterval: 100, pingMaxOut: 2 });
+    vi.useFakeTimers();
+    const { session, server, events } = await setup({ pingInterval: 5000, pingMaxOut: 2 });
     server.mode = "hold";
-    const pending = session.publish("a", data);
+    const pending = session.publish("a", data).catch((e) => e);
     server.stopPings();
-    const lost = (await nextEvent(session, "connection-lost")) as Extract<
-      SessionEvent,
-      { type: "connection-lost" }
-    >;
+    const lostEvent = nextEvent(session, "connection-lost");
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(events.filter((e) => e.type === "ping-missed")).toHaveLength(1);
+    expect(session.isOpen).toBe(true);
+    await vi.advanceTimersByTimeAsync(5000); // the second missed ping: interval x maxOut
+    const lost = (await lostEvent) as Extract<SessionEvent, { type: "connection-lost" }>;
     expect(lost.error.message).toBe("stan: connection lost due to PING failure");
-    const err = await pending.catch((e) => e);
+    const err = await pending;
     expect(err).toBeInstanceOf(StanConnectionError);
     expect(err.code).toBe(ErrorCode.ConnectionLost);
     expect(events.filter((e) => e.type === "ping-missed")).toHaveLength(2);
