@@ -73,6 +73,26 @@ const expected: Record<string, RegExp[]> = {
   "manual-acks": [
     /^got #1 task-1\ngot #2 task-2\ngot #3 task-3\ngot #2 task-2 \(redelivery #1\)$/m,
   ],
+  errors: [
+    /^CONNECT_TIMEOUT: stan: connect request timeout \(possibly wrong cluster ID\?\)$/m,
+    /^INVALID_ARGUMENT: stan: invalid subject "orders\.\*": wildcards/m,
+    /^INVALID_ARGUMENT: stan: invalid subject: subject must be a non-empty string$/m,
+    /^INVALID_ARGUMENT: stan: invalid subject "a\.\.b": empty tokens/m,
+    /^SERVER_ERROR: stan: duplicate durable registration$/m,
+    /^stan error: true, payload too large: true$/m,
+    /^still connected: true, subscription open: true$/m,
+  ],
+  cancellation: [
+    /^aborted: true \(cause: Error: shutting down\)$/m,
+    /^got quick$/m,
+    /^connection open inside the block: true$/m,
+    /^closed on scope exit$/m,
+  ],
+  "self-healing": [
+    /^got before\nstatus: disconnected\n(?:status: [a-z-]+\n)*status: reconnected$/m,
+    /^status: resubscribed$/m,
+    /^publish made during the outage acked: true\ngot during the outage$/m,
+  ],
   "publisher-rate-limit": [
     /^2048 published; never more than (\d+) awaiting an ack \(limit 512\)$/m,
   ],

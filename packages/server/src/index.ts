@@ -23,5 +23,7 @@ export { Errors } from "./engine.js";
 export type { ChannelLimitOverrides, ChannelLimitValues } from "./limits.js";
 export type { LogFields, Logger, LogLevel } from "./logger.js";
 export { createLogger } from "./logger.js";
+export type { NatsChild } from "./nats-process.js";
+export { spawnNatsServer as startNatsServer } from "./nats-process.js";
 export type { ServerOptions, StreamingServer } from "./server.js";
 export { crashServer, ServerOptionsError, startServer } from "./server.js";

@@ -15,9 +15,8 @@ let hooked = false;
 /**
  * Starts `nats-server` (NATS_SERVER_BIN or PATH) on 127.0.0.1 and a free port, and waits
  * for it to accept clients. A watchdog shell reading our stdin pipe kills the child when
- * this process dies in any way, so the child never outlives its parent.
- *
- * @internal
+ * this process dies in any way, so the child never outlives its parent. Exported as
+ * `startNatsServer` for tests and examples that need NATS to outlive a streaming server.
  */
 export async function spawnNatsServer(
   opts: { bin?: string; port?: number; readyTimeout?: number } = {},
