@@ -1,0 +1,52 @@
+// README.md stays true: every TypeScript block in it is an example file (type-checked with
+// the project and run by examples.test.ts), and every command it names exists.
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const readme = readFileSync(`${root}README.md`, "utf8");
+const scripts = Object.keys(
+  (JSON.parse(readFileSync(`${root}package.json`, "utf8")) as { scripts: Record<string, string> })
+    .scripts,
+);
+
+const blocks = [...readme.matchAll(/(?:<!-- include: (\S+) -->\n)?```(\w+)\n([\s\S]*?)```/g)].map(
+  (m) => ({ include: m[1], lang: m[2], body: m[3] ?? "" }),
+);
+
+describe("README.md", () => {
+  it("has TypeScript blocks, each one an example file included verbatim", () => {
+    const ts = blocks.filter((b) => b.lang === "ts");
+    expect(ts.length).toBeGreaterThanOrEqual(10);
+    for (const b of ts) {
+      expect(
+        b.include,
+        `a ts block without an include marker:\n${b.body.slice(0, 200)}`,
+      ).toBeDefined();
+      const file = readFileSync(`${root}${b.include}`, "utf8");
+      expect(b.body, `README copy of ${b.include} is stale`).toBe(
+        file.endsWith("\n") ? file : `${file}\n`,
+      );
+    }
+  });
+
+  it("names only pnpm scripts that exist, and files that exist", () => {
+    const builtins = new Set(["install", "add", "exec"]);
+    const named = [...readme.matchAll(/`pnpm ([a-z:]+)[^`]*`|^pnpm ([a-z:]+)/gm)].map(
+      (m) => m[1] ?? m[2],
+    );
+    const shell = blocks
+      .filter((b) => b.lang === "sh")
+      .flatMap((b) => [...b.body.matchAll(/pnpm ([a-z:]+)/g)].map((m) => m[1]));
+    for (const cmd of [...named, ...shell]) {
+      if (!cmd) continue;
+      expect(builtins.has(cmd) || scripts.includes(cmd), `README runs "pnpm ${cmd}"`).toBe(true);
+    }
+    for (const [, path] of readme.matchAll(
+      /\]\(((?:examples|docs|packages|\.ci)[^)#]*|docker-compose\.yml)\)/g,
+    )) {
+      expect(existsSync(`${root}${path}`), `README links to ${path}`).toBe(true);
+    }
+  });
+});
