@@ -120,3 +120,29 @@ describe("connect", () => {
     expect(err.message).toContain("nats://127.0.0.1:1");
   });
 });
+
+describe("closing the connection under a running loop", () => {
+  const srv2 = useServer();
+  it("ends the iteration normally (no error), and `closed` resolves undefined", async () => {
+    const sc = await client(srv2());
+    const ch = channel();
+    await sc.publish(ch, "one");
+    const sub = await sc.subscribe(ch, { startAt: "first" });
+    const seen: string[] = [];
+    let gotOne!: () => void;
+    const first = new Promise<void>((r) => {
+      gotOne = r;
+    });
+    const loop = (async () => {
+      for await (const m of sub) {
+        seen.push(m.string());
+        gotOne();
+      }
+    })();
+    await first;
+    await sc.close();
+    await loop; // no throw
+    expect(seen).toEqual(["one"]);
+    expect(await sub.closed).toBeUndefined();
+  });
+});

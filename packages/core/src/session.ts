@@ -532,7 +532,9 @@ export class Session {
     this.pending.clear();
     for (const w of this.roomWaiters.splice(0)) w();
     this.wakeReopen();
-    for (const sub of this.subs) sub.terminate(error);
+    // Closing the connection ends iterations normally; losing it ends them with the error.
+    const ending = error.code === ErrorCode.ConnectionClosed ? undefined : error;
+    for (const sub of this.subs) sub.terminate(ending);
     this.subs.clear();
     this.teardownNats();
   }
@@ -1029,7 +1031,7 @@ export class CoreSubscription {
   }
 
   /** @internal Ends locally because the session ended. */
-  terminate(error: StanError): void {
+  terminate(error: StanError | undefined): void {
     if (this.ended) return;
     this.ended = true;
     this.detach();
