@@ -1,0 +1,66 @@
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { HarnessError } from "./nats-server.js";
+
+const run = promisify(execFile);
+
+/** A workspace package that is published (its package.json is not `private`). */
+export interface PublicPackage {
+  /** The package name, such as `stan-ts` or `@stan-ts/core`. */
+  readonly name: string;
+  readonly version: string;
+  /** Absolute path of the package directory. */
+  readonly dir: string;
+}
+
+/** A public package packed by {@link packPublicPackages}. */
+export interface PackedPackage extends PublicPackage {
+  /** Absolute path of the `.tgz` that `pnpm pack` wrote. */
+  readonly tarball: string;
+  /** Paths of the files in the tarball, relative to the package root. */
+  readonly files: readonly string[];
+}
+
+/** The public packages under `<root>/packages`, in directory order. */
+export function publicPackages(root: string): PublicPackage[] {
+  const base = join(root, "packages");
+  const out: PublicPackage[] = [];
+  for (const entry of readdirSync(base, { withFileTypes: true })) {
+    const file = join(base, entry.name, "package.json");
+    if (!entry.isDirectory() || !existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, "utf8")) as {
+      name: string;
+      version: string;
+      private?: boolean;
+    };
+    if (!pkg.private)
+      out.push({ name: pkg.name, version: pkg.version, dir: join(base, entry.name) });
+  }
+  return out;
+}
+
+/**
+ * Packs every public package of the workspace at `root` into `dest` with `pnpm pack`, as it would
+ * be published: `workspace:*` ranges become versions and `publishConfig` overrides apply. The
+ * packages must be built (`pnpm build`); a missing `dist` is a {@link HarnessError}.
+ */
+export async function packPublicPackages(root: string, dest: string): Promise<PackedPackage[]> {
+  const pkgs = publicPackages(root);
+  const unbuilt = pkgs.filter((p) => !existsSync(join(p.dir, "dist")));
+  if (unbuilt.length > 0) {
+    throw new HarnessError(
+      `not built: ${unbuilt.map((p) => p.name).join(", ")} (run \`pnpm build\` first)`,
+    );
+  }
+  return Promise.all(
+    pkgs.map(async (p) => {
+      const { stdout } = await run("pnpm", ["pack", "--pack-destination", dest, "--json"], {
+        cwd: p.dir,
+      });
+      const out = JSON.parse(stdout) as { filename: string; files: { path: string }[] };
+      return { ...p, tarball: out.filename, files: out.files.map((f) => f.path) };
+    }),
+  );
+}
