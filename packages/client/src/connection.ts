@@ -59,9 +59,11 @@ export interface StanConnection extends AsyncDisposable {
    */
   publish(subject: string, data?: Payload, opts?: CallOptions): Promise<string>;
   /**
-   * Pipelined publish: resolves as soon as the message is sent (after waiting for room in the
-   * window) with its guid and the promise of its ack. Keeps thousands in flight with bounded
-   * memory: `for (...) { const { acked } = await sc.publishAsync(s, d); track(acked); }`
+   * Pipelined publish: resolves as soon as the message is queued for sending (after waiting for
+   * room in the window) with its guid and the promise of its ack; a burst of them is written to
+   * the socket together at the end of the current event-loop turn. Keeps thousands in flight
+   * with bounded memory:
+   * `for (...) { const { acked } = await sc.publishAsync(s, d); track(acked); }`
    */
   publishAsync(subject: string, data?: Payload, opts?: CallOptions): Promise<SentPublish>;
   /** Creates a subscription; see {@link SubscribeOptions}. */

@@ -145,6 +145,25 @@ interface ServerSubjects {
 }
 
 const noop = () => {};
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Runs `fn` once the I/O callbacks of this turn of the event loop are done (setImmediate where
+ * the runtime has it). Deferring a burst of publishes this far lets the NATS client write them
+ * to the socket in one go instead of one write per message.
+ */
+const defer: (fn: () => void) => void =
+  typeof globalThis.setImmediate === "function"
+    ? (fn) => {
+        globalThis.setImmediate(fn);
+      }
+    : (fn) => {
+        setTimeout(fn, 0);
+      };
+
+/** The outbox is handed to NATS at once when it holds this many messages or bytes. */
+const OUTBOX_MAX_MSGS = 512;
+const OUTBOX_MAX_BYTES = 64 * 1024;
 
 /**
  * One NATS Streaming session over a NATS connection: the connect handshake, heartbeats,
@@ -187,6 +206,20 @@ export class Session {
   private closePromise: Promise<void> | undefined;
   private maxPayload: number;
   private malformed = 0;
+  // The outbox: publishes and acks waiting to be handed to NATS together (parallel arrays,
+  // reused, so queueing allocates nothing). See enqueue().
+  private outSubjects: string[] = [];
+  private outData: Uint8Array[] = [];
+  /** `pubOpts` for a publish (its guid is in outGuids), undefined for an ack. */
+  private outOpts: Array<{ reply: string } | undefined> = [];
+  private outGuids: string[] = [];
+  private outCount = 0;
+  private outBytes = 0;
+  private outScheduled = false;
+  private readonly flushOutbox = (): void => {
+    this.outScheduled = false;
+    this.flushOut();
+  };
 
   private constructor(nc: NatsConnectionLike, opts: SessionOptions) {
     this.nc = nc;
@@ -382,6 +415,7 @@ export class Session {
     }
     const error = new StanConnectionError(ErrorCode.ConnectionLost, reason, { cause });
     this.state = "reconnecting";
+    this.flushOut(); // not open: drops the outbox (pending publishes are re-sent after the heal)
     this.stopPings();
     try {
       this.hbSub?.unsubscribe();
@@ -400,6 +434,7 @@ export class Session {
   fail(reason: string, cause?: unknown): void {
     if (this.state === "closing" || this.state === "closed" || this.state === "lost") return;
     this.state = "lost";
+    this.flushOut(); // not open: drops the outbox
     const error = new StanConnectionError(ErrorCode.ConnectionLost, reason, { cause });
     this.endError = error;
     this.shutdown(error);
@@ -467,6 +502,18 @@ export class Session {
 
   /** After a heal: re-create subscriptions, re-send unacknowledged publishes, wake waiters. */
   private async restore(attempts: number): Promise<void> {
+    // First, synchronously: publishes made from now on (the session is open again) must not
+    // overtake those that waited through the outage.
+    let count = 0;
+    for (const p of this.pending.values()) {
+      this.nc.publish(
+        this.pubSubject(p.subject),
+        encodePubMsg(this.clientIdField, p.guid, p.subject, p.data, this.connIdField),
+        this.pubOpts,
+      );
+      count++;
+    }
+    if (count > 0) this.emit({ type: "republished", count });
     for (const sub of [...this.subs]) {
       if (this.state !== "open") return;
       try {
@@ -486,16 +533,6 @@ export class Session {
       }
     }
     if (this.state !== "open") return;
-    let count = 0;
-    for (const p of this.pending.values()) {
-      this.nc.publish(
-        this.pubSubject(p.subject),
-        encodePubMsg(this.clientIdField, p.guid, p.subject, p.data, this.connIdField),
-        this.pubOpts,
-      );
-      count++;
-    }
-    if (count > 0) this.emit({ type: "republished", count });
     this.wakeReopen();
     this.wakeWaiters();
     this.emit({ type: "reconnected", attempts });
@@ -591,8 +628,10 @@ export class Session {
   }
 
   /**
-   * Resolves as soon as the message is handed to NATS (after waiting for room in the window),
-   * with its guid and the promise of its ack: the pipelined form for throughput.
+   * Resolves as soon as the message is queued for NATS (after waiting for room in the window),
+   * with its guid and the promise of its ack: the pipelined form for throughput. A burst of
+   * pipelined publishes is written to the socket together at the end of the current turn of
+   * the event loop (or at once when the outbox fills, and always before any later request).
    */
   async send(subject: string, data: Uint8Array, call?: CallOptions): Promise<SentPublish> {
     const closed = this.checkUsable();
@@ -675,8 +714,13 @@ export class Session {
     });
     if (custom) this.customDeadlines++;
     this.startSweep(custom ? (call?.timeout as number) : this.opts.pubAckTimeout);
-    // While healing, it waits in `pending` and is sent once the session is back.
-    if (this.state === "open") this.nc.publish(full, bytes, this.pubOpts);
+    // While healing, it waits in `pending` and is sent once the session is back. A publish
+    // alone goes out at once (lowest latency); one among others in flight joins the outbox.
+    if (this.state === "open") {
+      if (this.outCount === 0 && this.pending.size === 1)
+        this.nc.publish(full, bytes, this.pubOpts);
+      else this.enqueue(full, bytes, this.pubOpts, guid);
+    }
     const signal = call?.signal;
     if (signal) {
       const onAbort = () => this.settle(guid, abortError(signal, "publish"));
@@ -687,6 +731,69 @@ export class Session {
       );
     }
     return promise;
+  }
+
+  /**
+   * Queues a message for NATS. The outbox is handed over when it is full, before any request
+   * (so order is kept), or once this turn's I/O callbacks are done: a pipelined burst of
+   * publishes or acks then costs one socket write, not one per message.
+   */
+  private enqueue(
+    subject: string,
+    data: Uint8Array,
+    opts: { reply: string } | undefined,
+    guid: string,
+  ): void {
+    const i = this.outCount++;
+    this.outSubjects[i] = subject;
+    this.outData[i] = data;
+    this.outOpts[i] = opts;
+    this.outGuids[i] = guid;
+    this.outBytes += data.length;
+    if (this.outCount >= OUTBOX_MAX_MSGS || this.outBytes >= OUTBOX_MAX_BYTES) this.flushOut();
+    else if (!this.outScheduled) {
+      this.outScheduled = true;
+      defer(this.flushOutbox);
+    }
+  }
+
+  /** Hands the outbox to NATS first, so a request never overtakes queued publishes or acks. */
+  private flushThen<T>(fn: () => T): T {
+    this.flushOut();
+    return fn();
+  }
+
+  /** Hands the outbox to NATS (drops it when the session is no longer open). */
+  private flushOut(): void {
+    const n = this.outCount;
+    if (n === 0) return;
+    this.outCount = 0;
+    this.outBytes = 0;
+    const open = this.state === "open";
+    for (let i = 0; i < n; i++) {
+      const subject = this.outSubjects[i] as string;
+      const data = this.outData[i] as Uint8Array;
+      const opts = this.outOpts[i];
+      const guid = this.outGuids[i] as string;
+      this.outData[i] = EMPTY;
+      if (!open) continue; // publishes stay pending (re-sent after a heal); acks are redelivered
+      try {
+        this.nc.publish(subject, data, opts);
+      } catch (err) {
+        if (opts) {
+          this.settle(
+            guid,
+            new StanConnectionError(
+              ErrorCode.ConnectionLost,
+              `stan: publish failed: ${String(err)}`,
+              {
+                cause: err,
+              },
+            ),
+          );
+        }
+      }
+    }
   }
 
   private onPubAck(msg: NatsMsgLike): void {
@@ -783,7 +890,9 @@ export class Session {
     let reply: NatsMsgLike;
     try {
       reply = await withCancel(
-        this.nc.request(this.subjects.subRequests, req, { timeout: this.opts.connectTimeout }),
+        this.flushThen(() =>
+          this.nc.request(this.subjects.subRequests, req, { timeout: this.opts.connectTimeout }),
+        ),
         call,
         "subscribe",
       );
@@ -825,7 +934,7 @@ export class Session {
     if (this.state === "reconnecting") return; // not deliverable now: the server redelivers
     const closed = this.checkOpen();
     if (closed) throw closed;
-    this.nc.publish(sub.ackInbox, encodeAck(sub.params.subject, sequence));
+    this.enqueue(sub.ackInbox, encodeAck(sub.params.subject, sequence), undefined, "");
   }
 
   /** @internal */
@@ -860,7 +969,7 @@ export class Session {
     let reply: NatsMsgLike;
     try {
       reply = await withCancel(
-        this.nc.request(subject, req, { timeout: this.opts.connectTimeout }),
+        this.flushThen(() => this.nc.request(subject, req, { timeout: this.opts.connectTimeout })),
         call,
         unsubscribe ? "unsubscribe" : "subscription close",
       );
@@ -908,6 +1017,7 @@ export class Session {
       this.emit({ type: "closed" });
       return;
     }
+    this.flushOut(); // what was published and acked goes before the close request
     this.state = "closing";
     this.endError = error;
     let failure: unknown;

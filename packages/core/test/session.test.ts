@@ -78,6 +78,25 @@ describe("Session (engine) against a precise fake", () => {
     expect(err.message).toBe("stan: invalid publish request");
   });
 
+  it("a pipelined burst reaches NATS together at the end of the turn, before any later request", async () => {
+    const { server, session } = await setup({ maxPubAcksInflight: 1000 });
+    const before = server.received;
+    const sent = [];
+    for (let i = 0; i < 300; i++) sent.push(await session.send("a", data));
+    // a publish alone goes out at once; the rest of the burst waits in the outbox
+    expect(server.received - before).toBeLessThan(10);
+    await new Promise((r) => setImmediate(r));
+    expect(server.received - before).toBe(300);
+    await Promise.all(sent.map((s) => s.acked));
+    expect(server.guids.slice(-300)).toEqual(sent.map((s) => s.guid)); // in order
+
+    // a request (here: close) never overtakes queued publishes
+    const guids = server.guids.length;
+    for (let i = 0; i < 5; i++) await session.send("a", data);
+    await session.close().catch(() => {});
+    expect(server.guids.length - guids).toBe(5);
+  });
+
   it("never has more than maxPubAcksInflight unacknowledged; the next waits for room", async () => {
     const { session, server } = await setup({ maxPubAcksInflight: 3 });
     server.mode = "hold";
@@ -95,6 +114,8 @@ describe("Session (engine) against a precise fake", () => {
     server.release(1);
     const s4 = await fourth;
     expect(session.pendingPublishes).toBe(3);
+    await new Promise((r) => setImmediate(r)); // a pipelined publish reaches NATS at the end of the turn
+    expect(server.received).toBe(4);
     server.release();
     await Promise.all([...sent.map((s) => s.acked), s4.acked]);
     expect(session.pendingPublishes).toBe(0);
