@@ -23,7 +23,14 @@ import {
   SubscriptionResponseSchema,
   UnsubscribeRequestSchema,
 } from "@stan-ts/proto";
-import { connect, createInbox, type Msg, type NatsConnection, type Subscription } from "nats";
+import {
+  type ConnectionOptions,
+  connect,
+  createInbox,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from "nats";
 import { decodeAck, decodePubMsg, encodeMsgProto, encodePubAck, withRedelivery } from "./codec.js";
 import type { ChannelLimitValues } from "./limits.js";
 import type { Logger } from "./logger.js";
@@ -74,6 +81,8 @@ export interface EngineConfig {
   maxChannels: number;
   /** Sub-close an online durable when a new request for it arrives, instead of refusing it. */
   replaceDurable: boolean;
+  /** Extra options of the NATS connections (credentials, TLS). */
+  natsOptions?: Partial<ConnectionOptions>;
   /** Effective limits of a channel (subscriptions and inactivity here; messages in the store). */
   limitsFor: (channel: string) => ChannelLimitValues;
   logger: Logger;
@@ -176,6 +185,7 @@ export class Engine {
   private scheduled = false;
   private chain: Promise<void> = Promise.resolve();
   private closing = false;
+  private malformedCount = 0;
   private readonly baseNs: bigint;
   private readonly baseHr: bigint;
   private lastNs = 0n;
@@ -188,6 +198,17 @@ export class Engine {
     this.log = cfg.logger;
     this.baseNs = BigInt(Date.now()) * 1_000_000n;
     this.baseHr = process.hrtime.bigint();
+  }
+
+  /** Undecodable messages received from the network so far (each dropped or refused). */
+  get protocolErrors(): number {
+    return this.malformedCount;
+  }
+
+  /** Counts and logs an undecodable message; the server answers or drops it as the Go server does. */
+  private malformed(what: string, m: Msg): void {
+    this.malformedCount++;
+    this.log.warn("malformed message", { what, subject: m.subject, bytes: m.data.length });
   }
 
   /** Subjects and cluster of the running server. */
@@ -205,6 +226,7 @@ export class Engine {
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
         pingInterval: 10_000,
+        ...this.cfg.natsOptions,
       });
     [this.general, this.send, this.acks, this.hb] = await Promise.all([
       conn("general"),
@@ -268,6 +290,7 @@ export class Engine {
   async crash(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.queue = []; // queued, unacknowledged publishes die with the process
     for (const c of this.clients.values()) if (c.hbTimer) clearTimeout(c.hbTimer);
     for (const ch of this.channels.values()) {
       this.stopInactivity(ch);
@@ -371,6 +394,7 @@ export class Engine {
         pingMaxOut: r.pingMaxOut,
       };
     } catch {
+      this.malformed("ConnectRequest", m);
       return fail(Errors.invalidConnReq);
     }
     if (hbInbox === "") return fail(Errors.invalidConnReq);
@@ -474,11 +498,15 @@ export class Engine {
   }
 
   private onPing(m: Msg): void {
-    if (m.data.length === 0) return;
+    if (m.data.length === 0) {
+      this.malformed("Ping", m);
+      return;
+    }
     let connID: string;
     try {
       connID = Buffer.from(decode(PingSchema, m.data).connID).toString("latin1");
     } catch {
+      this.malformed("Ping", m);
       return;
     }
     const c = this.clientsByConn.get(connID);
@@ -493,10 +521,12 @@ export class Engine {
   // ---------------------------------------------------------------- publish
 
   private onPublish(m: Msg): void {
+    if (this.closing) return; // shutting down: no new work for a store about to close
     let pm: ReturnType<typeof decodePubMsg>;
     try {
       pm = decodePubMsg(m.data);
     } catch {
+      this.malformed("PubMsg", m);
       this.reply(this.send, m.reply, encodePubAck("", Errors.invalidPubReq));
       return;
     }
@@ -764,10 +794,12 @@ export class Engine {
   // ---------------------------------------------------------------- acks and redelivery
 
   private onAck(m: Msg): void {
+    if (this.closing) return;
     let ack: ReturnType<typeof decodeAck>;
     try {
       ack = decodeAck(m.data);
     } catch {
+      this.malformed("Ack", m);
       return;
     }
     const ch = this.channels.get(ack.subject);
@@ -959,6 +991,7 @@ export class Engine {
     try {
       req = decode(SubscriptionRequestSchema, m.data);
     } catch {
+      this.malformed("SubscriptionRequest", m);
       return this.subError(m.reply, Errors.invalidSubReq);
     }
     if (req.clientID === "") return this.subError(m.reply, Errors.missingClient);
@@ -1119,6 +1152,7 @@ export class Engine {
     try {
       req = decode(UnsubscribeRequestSchema, m.data);
     } catch {
+      this.malformed("UnsubscribeRequest", m);
       return this.subError(m.reply, Errors.invalidUnsubReq);
     }
     await this.barrier();
@@ -1210,6 +1244,7 @@ export class Engine {
     try {
       clientID = decode(CloseRequestSchema, m.data).clientID;
     } catch {
+      this.malformed("CloseRequest", m);
       return fail(Errors.invalidCloseReq);
     }
     await this.barrier();

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from "nats";
 import { Engine } from "./engine.js";
 import { type ChannelLimitOverrides, limitsResolver } from "./limits.js";
 import { createLogger, type Logger, type LogLevel } from "./logger.js";
@@ -17,6 +18,11 @@ export interface ServerOptions {
   natsServerBin?: string;
   /** Port for the nats-server child (`-p`). @default a free port */
   natsPort?: number;
+  /**
+   * Further options of the server's NATS connections (see the `nats` package): credentials
+   * (`token`, `user`/`pass`, `authenticator` for nkeys or a creds file) and `tls`.
+   */
+  natsOptions?: Partial<ConnectionOptions>;
   /** Cluster ID (`-cid`). @default "test-cluster" */
   clusterId?: string;
   /** Store type (`-store`), case-insensitive. @default "memory" */
@@ -72,6 +78,8 @@ export interface StreamingServer extends AsyncDisposable {
   readonly natsUrl: string;
   /** The cluster ID clients must use. */
   readonly clusterId: string;
+  /** Undecodable protocol messages received so far (each is logged at warn, then refused or dropped). */
+  readonly protocolErrors: number;
   /** Stops serving, flushes and closes the store, and stops the nats-server child if it started one. Idempotent. */
   close(): Promise<void>;
 }
@@ -131,6 +139,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Streamin
       maxChannels: nonNegative("maxChannels", options.maxChannels, 100),
       limitsFor,
       replaceDurable: options.replaceDurable ?? false,
+      natsOptions: options.natsOptions ?? {},
       logger,
     },
     store,
@@ -165,6 +174,9 @@ export async function startServer(options: ServerOptions = {}): Promise<Streamin
     url,
     natsUrl: url,
     clusterId,
+    get protocolErrors() {
+      return engine.protocolErrors;
+    },
     close,
     [Symbol.asyncDispose]: close,
     [crashKey]: () => {
