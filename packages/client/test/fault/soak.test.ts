@@ -1,0 +1,118 @@
+import { connect as natsConnect } from "nats";
+import { describe, expect, it } from "vitest";
+import type { NatsConnectionLike, StanConnection, Subscription } from "../../src/index.js";
+import { channel, client, startServer } from "../helpers.js";
+import { faultClient } from "./common.js";
+import { consume, Ledger, startPublisher, when } from "./ledger.js";
+
+/** 60 s (or SOAK_SECONDS) in `pnpm soak`; a reduced 10 s run in the normal suite. */
+const SECONDS = Number(process.env.SOAK_SECONDS ?? (process.env.STAN_SOAK === "1" ? 60 : 10));
+const SEED = Number(process.env.SOAK_SEED ?? Math.floor(Math.random() * 2 ** 31));
+
+/** mulberry32: a small seeded RNG, so a failing run can be replayed with SOAK_SEED. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+const FAULTS = ["nats-restart", "stan-kill", "stan-outage", "consumer-kill"] as const;
+
+describe("soak: random faults", () => {
+  it(`${SECONDS} s of traffic with random faults loses nothing acked`, {
+    timeout: (SECONDS + 120) * 1000,
+  }, async () => {
+    console.log(`[soak] seed=${SEED} seconds=${SECONDS} (replay: SOAK_SEED=${SEED})`);
+    const random = rng(SEED);
+    // The server evicts a dead client after 2 failed heartbeats 200 ms apart (consumer-kill).
+    await using server = await startServer({
+      store: "file",
+      hbInterval: 200,
+      hbTimeout: 200,
+      hbFailCount: 2,
+    });
+    const durable = new Ledger("soak/durable");
+    const group = new Ledger("soak/queue", false);
+    const ch = channel("soak");
+    const subOpts = { ackWait: 1000, maxInflight: 256 } as const;
+    await using dConn = await client(server, faultClient);
+    const dSub = await dConn.subscribe(ch, { ...subOpts, durableName: "soak" });
+    const dDone = consume(dSub, durable);
+
+    // A durable queue group of two members; a killed member is replaced by a new one.
+    const members: Array<{
+      sc: StanConnection;
+      sub: Subscription;
+      nc: { close(): Promise<void> };
+      done: Promise<void>;
+    }> = [];
+    const addMember = async () => {
+      const nc = await natsConnect({
+        servers: server.url,
+        reconnectTimeWait: 50,
+        maxReconnectAttempts: -1,
+      });
+      const sc = await client(server, { ...faultClient, nc: nc as unknown as NatsConnectionLike });
+      const sub = await sc.subscribe(ch, { ...subOpts, queue: "workers", durableName: "soakq" });
+      members.push({ sc, sub, nc, done: consume(sub, group) });
+    };
+    await addMember();
+    await addMember();
+
+    const pubConns = [await client(server, faultClient), await client(server, faultClient)];
+    const pubs = pubConns.map((sc, i) => startPublisher(sc, ch, `p${i}`, [durable, group]));
+    const counts = new Map<string, number>();
+    const started = Date.now();
+    try {
+      while (Date.now() - started < SECONDS * 1000) {
+        const base = durable.acked;
+        const gap = 200 + Math.floor(random() * 800);
+        await durable.waitFor(() => durable.acked >= base + gap, `${gap} acks of traffic`, 30_000);
+        const fault = FAULTS[Math.floor(random() * FAULTS.length)] as (typeof FAULTS)[number];
+        counts.set(fault, (counts.get(fault) ?? 0) + 1);
+        if (fault === "nats-restart") {
+          await server.restartNats();
+        } else if (fault === "stan-kill") {
+          await server.kill();
+          await server.restart();
+        } else if (fault === "stan-outage") {
+          const lost = when(pubConns[0] as StanConnection, "disconnected");
+          await server.stop();
+          await lost; // longer than pingInterval x pingMaxOut
+          await server.restart();
+        } else {
+          const victim = members.shift();
+          await victim?.nc.close(); // as if its process died: its unacked messages move on
+          await victim?.done;
+          await addMember();
+        }
+        const after = durable.acked;
+        await durable.waitFor(() => durable.acked >= after + 100, `traffic after ${fault}`, 30_000);
+      }
+      await Promise.all(pubs.map((p) => p.stop()));
+      await Promise.all([durable.allDelivered(30_000), group.allDelivered(30_000)]);
+    } finally {
+      durable.print();
+      group.print();
+    }
+    const faults = FAULTS.map((f) => `${f}:${counts.get(f) ?? 0}`).join(",");
+    const seconds = Math.round((Date.now() - started) / 1000);
+    expect(durable.lostIds()).toEqual([]);
+    expect(group.lostIds()).toEqual([]);
+    expect(durable.orderViolations).toBe(0);
+    for (const m of members) await m.sc.close();
+    await dSub.close();
+    await Promise.all([dDone, ...members.map((m) => m.done)]);
+    for (const sc of pubConns) await sc.close();
+    console.log(
+      `[soak] seed=${SEED} seconds=${seconds} faults=${faults} sent=${durable.sent} acked=${durable.acked} failed=${durable.failed} ` +
+        `delivered=${durable.delivered}/${group.delivered} duplicated=${durable.duplicated}/${group.duplicated} ` +
+        `lost=${durable.lostIds().length + group.lostIds().length} order-violations=${durable.orderViolations} (x/y: durable/queue group)`,
+    );
+  });
+});
