@@ -3,7 +3,8 @@
 // installs the tarballs with npm into a fresh project in the OS temp directory (outside the
 // workspace; nats, p-queue and @bufbuild/protobuf come from the npm registry or npm's cache),
 // then runs an ESM and a CJS consumer against a harness streaming server, the README's quick
-// start compiled with tsc against the packed types, and the packed `stan` bin.
+// start compiled with tsc against the packed types, and the packed `stan` bin; alongside, it runs
+// `pnpm check:packages` (attw and publint on the same tarballs), so that CI runs it too.
 import { execFile } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -102,8 +103,16 @@ describe("packed packages (slow: pnpm pack + npm install into a fresh project)",
   let project = "";
   let packed: PackedPackage[] = [];
   let server: StreamingServerHandle | undefined;
+  // `pnpm check:packages` (attw + publint on the tarballs) runs alongside the install
+  let check: Promise<{ ok: boolean; out: string }> = Promise.resolve({ ok: false, out: "" });
 
   beforeAll(async () => {
+    check = exec("pnpm", ["run", "check:packages"], { cwd: root, env: cleanEnv(), timeout: SLOW })
+      .then(({ stdout }) => ({ ok: true, out: stdout }))
+      .catch((err: { stdout?: string; stderr?: string }) => ({
+        ok: false,
+        out: `${err.stdout ?? ""}${err.stderr ?? String(err)}`,
+      }));
     work = mkdtempSync(join(tmpdir(), "stan-ts-pack-"));
     project = join(work, "consumer");
     mkdirSync(project);
@@ -160,6 +169,16 @@ describe("packed packages (slow: pnpm pack + npm install into a fresh project)",
       expect(JSON.stringify(installed.exports)).not.toContain("@stan-ts/source");
     }
   });
+
+  it(
+    "attw and publint report nothing (pnpm check:packages)",
+    async () => {
+      const { ok, out } = await check;
+      expect(out).toContain("attw and publint: no problems");
+      expect(ok, out).toBe(true);
+    },
+    SLOW,
+  );
 
   it("ESM consumer: connect, publish, receive", async () => {
     writeFileSync(join(project, "esm.mjs"), ESM_CONSUMER);
