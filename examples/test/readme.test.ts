@@ -33,12 +33,16 @@ describe("README.md", () => {
 
   it("names only pnpm scripts that exist, and files that exist", () => {
     const builtins = new Set(["install", "add", "exec"]);
-    const named = [...readme.matchAll(/`pnpm ([a-z:]+)[^`]*`|^pnpm ([a-z:]+)/gm)].map(
-      (m) => m[1] ?? m[2],
+    // `pnpm run x` and `pnpm x` both name the script x (some names, like docs, need `run`)
+    const command = /pnpm (?:run )?([a-z:]+)/g;
+    const named = [...readme.matchAll(/`(pnpm [^`]*)`/g)].flatMap((m) =>
+      [...(m[1] ?? "").matchAll(command)].map((c) => c[1]),
     );
     const shell = blocks
       .filter((b) => b.lang === "sh")
-      .flatMap((b) => [...b.body.matchAll(/pnpm ([a-z:]+)/g)].map((m) => m[1]));
+      .flatMap((b) => [...b.body.matchAll(command)].map((m) => m[1]));
+    // pnpm's own commands shadow scripts of the same name: those must be run with `pnpm run`
+    expect(readme).not.toMatch(/`pnpm docs`/);
     for (const cmd of [...named, ...shell]) {
       if (!cmd) continue;
       expect(builtins.has(cmd) || scripts.includes(cmd), `README runs "pnpm ${cmd}"`).toBe(true);
