@@ -102,7 +102,7 @@ const FIGURES: Figure[] = [
     title: "async publish 64 KiB",
     kind: "throughput",
     clients: [...PEERS, "nats", "stan-raw"],
-    count: 5_000,
+    count: 1_000,
     smokeCount: 100,
     size: 64 * 1024,
     window: WINDOW,

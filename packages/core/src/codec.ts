@@ -69,20 +69,13 @@ export function encodePubMsg(
   data: Uint8Array,
   connIdField: Uint8Array,
 ): Uint8Array {
-  // Upper bound: 3 bytes per UTF-16 unit covers any string.
-  const gMax = guid.length * 3;
-  const sMax = subject.length * 3;
   const max =
     clientIdField.length +
-    2 +
-    5 +
-    gMax +
-    1 +
-    5 +
-    sMax +
+    stringFieldSize(guid) +
+    stringFieldSize(subject) +
     (data.length ? 1 + varintSize(data.length) + data.length : 0) +
     connIdField.length;
-  const buf = new Uint8Array(max);
+  const buf = alloc(max);
   buf.set(clientIdField, 0);
   let pos = clientIdField.length;
   pos = writeString(buf, pos, 2, guid);
@@ -96,6 +89,33 @@ export function encodePubMsg(
   buf.set(connIdField, pos);
   pos += connIdField.length;
   return pos === max ? buf : buf.subarray(0, pos);
+}
+
+/** Slab for encoded messages: one ArrayBuffer per ~64 KiB of messages instead of one each. */
+const SLAB_SIZE = 64 * 1024;
+let slab = new Uint8Array(SLAB_SIZE);
+let slabPos = 0;
+
+/**
+ * `size` bytes carved from the current slab (a region is never handed out twice, so a message
+ * stays intact for as long as anyone holds it; a slab is freed once none of its views live).
+ */
+function alloc(size: number): Uint8Array {
+  if (size > SLAB_SIZE / 8) return new Uint8Array(size);
+  if (slabPos + size > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabPos = 0;
+  }
+  const out = slab.subarray(slabPos, slabPos + size);
+  slabPos += (size + 7) & ~7;
+  return out;
+}
+
+/** The exact size of a string field when ASCII (guids, nearly all subjects), else an upper bound. */
+function stringFieldSize(s: string): number {
+  if (s.length === 0) return 0;
+  if (s.length < 128 && isAscii(s)) return 2 + s.length;
+  return 1 + 5 + s.length * 3; // 3 bytes per UTF-16 unit covers any string
 }
 
 function isAscii(s: string): boolean {
@@ -119,23 +139,48 @@ function writeString(buf: Uint8Array, pos: number, field: number, s: string): nu
 
 /** Encodes an Ack{subject, sequence}. */
 export function encodeAck(subject: string, sequence: bigint): Uint8Array {
-  const s = utf8.encode(subject);
-  const size =
-    (s.length ? 1 + varintSize(s.length) + s.length : 0) +
-    (sequence !== 0n ? 1 + varint64Size(sequence) : 0);
-  const buf = new Uint8Array(size);
-  let pos = 0;
-  if (s.length) {
-    buf[pos++] = (1 << 3) | 2;
-    pos = writeVarint(buf, pos, s.length);
-    buf.set(s, pos);
-    pos += s.length;
+  if (subject !== ackSubject) {
+    // acks come in runs on one channel: its field is encoded once per run
+    ackSubjectField = encodeConstField(1, subject);
+    ackSubject = subject;
   }
+  const field = ackSubjectField;
+  const small = sequence > 0n && sequence <= MAX_SAFE;
+  const n = small ? Number(sequence) : 0;
+  const size =
+    field.length + (sequence !== 0n ? 1 + (small ? safeVarintSize(n) : varint64Size(sequence)) : 0);
+  const buf = alloc(size);
+  buf.set(field, 0);
+  let pos = field.length;
   if (sequence !== 0n) {
     buf[pos++] = 2 << 3;
-    writeVarint64(buf, pos, sequence);
+    if (small) writeSafeVarint(buf, pos, n);
+    else writeVarint64(buf, pos, sequence);
   }
   return buf;
+}
+
+let ackSubject = "";
+let ackSubjectField: Uint8Array = new Uint8Array(0);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Varint size of an integer in [0, 2^53), without BigInt arithmetic. */
+function safeVarintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    size++;
+  }
+  return size;
+}
+
+function writeSafeVarint(buf: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) {
+    buf[pos++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  buf[pos++] = n;
+  return pos;
 }
 
 /** A decoded MsgProto. `data` is a view into the received buffer (no copy). */
@@ -209,13 +254,10 @@ class Reader {
   string(what: string): string {
     const b = this.bytes(what);
     if (b.length < 64) {
-      let s = "";
-      for (let i = 0; i < b.length; i++) {
-        const c = b[i] as number;
-        if (c > 0x7f) return utf8d.decode(b);
-        s += String.fromCharCode(c);
-      }
-      return s;
+      for (let i = 0; i < b.length; i++) if ((b[i] as number) > 0x7f) return utf8d.decode(b);
+      // ASCII: one flat string in one call (a `+=` chain builds a rope that a Map lookup or
+      // a comparison must flatten again)
+      return String.fromCharCode.apply(null, b as unknown as number[]);
     }
     return utf8d.decode(b);
   }

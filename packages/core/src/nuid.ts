@@ -1,4 +1,5 @@
 const DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const DIGIT_CODES = Array.from(DIGITS, (c) => c.charCodeAt(0));
 const BASE = 62;
 const PREFIX_LEN = 12;
 const SEQ_LEN = 10;
@@ -19,10 +20,10 @@ function randomInt(maxExclusive: number): number {
  * few arithmetic operations and no system call.
  */
 export class Nuid {
-  private prefix = "";
   private seq = 0;
   private inc = 0;
-  private readonly seqChars = new Array<string>(SEQ_LEN);
+  /** Character codes of the identifier: the prefix, then the sequence (rewritten each time). */
+  private readonly codes: number[] = new Array<number>(PREFIX_LEN + SEQ_LEN).fill(48);
 
   constructor() {
     this.reset();
@@ -33,20 +34,21 @@ export class Nuid {
     this.seq += this.inc;
     if (this.seq >= SEQ_LIMIT) this.reset();
     let n = this.seq;
-    const chars = this.seqChars;
-    for (let i = SEQ_LEN - 1; i >= 0; i--) {
-      chars[i] = DIGITS[n % BASE] as string;
+    const codes = this.codes;
+    for (let i = PREFIX_LEN + SEQ_LEN - 1; i >= PREFIX_LEN; i--) {
+      codes[i] = DIGIT_CODES[n % BASE] as number;
       n = Math.floor(n / BASE);
     }
-    return this.prefix + chars.join("");
+    // one flat string in one call (no join, no concatenation rope)
+    return String.fromCharCode.apply(null, codes);
   }
 
   private reset(): void {
     const bytes = new Uint8Array(PREFIX_LEN);
     globalThis.crypto.getRandomValues(bytes);
-    let p = "";
-    for (const b of bytes) p += DIGITS[b % BASE];
-    this.prefix = p;
+    for (let i = 0; i < PREFIX_LEN; i++) {
+      this.codes[i] = DIGIT_CODES[(bytes[i] as number) % BASE] as number;
+    }
     this.seq = randomInt(2 ** 30) * 1000;
     this.inc = MIN_INC + randomInt(MAX_INC - MIN_INC);
   }

@@ -619,7 +619,7 @@ export class Session {
   publish(subject: string, data: Uint8Array, call?: CallOptions): Promise<string> {
     if (this.hasRoom()) {
       try {
-        return this.sendNow(subject, data, call);
+        return this.sendNow(subject, data, call, nuid.next());
       } catch (err) {
         return Promise.reject(err);
       }
@@ -633,18 +633,34 @@ export class Session {
    * pipelined publishes is written to the socket together at the end of the current turn of
    * the event loop (or at once when the outbox fills, and always before any later request).
    */
-  async send(subject: string, data: Uint8Array, call?: CallOptions): Promise<SentPublish> {
+  send(subject: string, data: Uint8Array, call?: CallOptions): Promise<SentPublish> {
+    if (this.hasRoom()) {
+      // the common case, without an async function's extra promise and state
+      try {
+        return Promise.resolve(this.sent(subject, data, call));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.sendWhenRoom(subject, data, call);
+  }
+
+  private async sendWhenRoom(
+    subject: string,
+    data: Uint8Array,
+    call?: CallOptions,
+  ): Promise<SentPublish> {
     const closed = this.checkUsable();
     if (closed) throw closed;
     this.pubSubject(subject);
-    let guid = "";
-    if (!this.hasRoom()) {
-      await this.waitForRoom(call);
-      this.reserved--;
-    }
-    const acked = this.sendNow(subject, data, call, (g) => {
-      guid = g;
-    });
+    await this.waitForRoom(call);
+    this.reserved--;
+    return this.sent(subject, data, call);
+  }
+
+  private sent(subject: string, data: Uint8Array, call: CallOptions | undefined): SentPublish {
+    const guid = nuid.next();
+    const acked = this.sendNow(subject, data, call, guid);
     acked.catch(noop); // observed by whoever awaits it; never an unhandled rejection here
     return { guid, acked };
   }
@@ -692,14 +708,12 @@ export class Session {
     subject: string,
     data: Uint8Array,
     call: CallOptions | undefined,
-    onGuid?: (guid: string) => void,
+    guid: string,
   ): Promise<string> {
     const closed = this.checkUsable();
     if (closed) throw closed;
     if (call?.signal?.aborted) throw abortError(call.signal, "publish");
     const full = this.pubSubject(subject);
-    const guid = nuid.next();
-    onGuid?.(guid);
     const bytes = encodePubMsg(this.clientIdField, guid, subject, data, this.connIdField);
     if (bytes.length > this.maxPayload) {
       throw new StanArgumentError(

@@ -42,6 +42,11 @@ describe("hand-written hot-path codecs agree with protobuf-es", () => {
 
   it.each([
     [1n, "s"],
+    [127n, "s"],
+    [128n, "s"],
+    [16_384n, "orders"],
+    [2n ** 53n - 1n, "orders"],
+    [2n ** 53n, "s"],
     [2n ** 53n + 1n, "orders"],
     [MAX_U64, "ünïcødé"],
     [0n, ""],
@@ -91,6 +96,25 @@ describe("hand-written hot-path codecs agree with protobuf-es", () => {
     expect(m.timestamp).toBe(init.timestamp);
     expect(m.redelivered).toBe(init.redelivered);
     expect(m.redeliveryCount).toBe(init.redeliveryCount);
+  });
+
+  it("PubMsgs encoded one after another never share bytes (slab allocation)", () => {
+    const client = encodeConstField(1, "c");
+    const conn = encodeConstField(6, new TextEncoder().encode("CONN"));
+    const kept: Array<[Uint8Array, number]> = [];
+    for (let i = 0; i < 3000; i++) {
+      const size = (i * 37) % 2000;
+      const data = new Uint8Array(size).fill(i % 256);
+      const subject = i % 7 === 0 ? `日本.${i}` : `s.${i}`;
+      kept.push([encodePubMsg(client, `g${i}`, subject, data, conn), i]);
+    }
+    for (const [bytes, i] of kept) {
+      const m = fromBinary(PubMsgSchema, bytes);
+      expect(m.guid).toBe(`g${i}`);
+      expect(m.subject).toBe(i % 7 === 0 ? `日本.${i}` : `s.${i}`);
+      expect(m.data.length).toBe((i * 37) % 2000);
+      expect(m.data.every((b) => b === i % 256)).toBe(true);
+    }
   });
 
   it("PubAck decodes guid and error, and skips unknown fields", () => {
