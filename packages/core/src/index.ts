@@ -45,6 +45,7 @@ export type { NatsConnectionLike, NatsMsgLike, NatsSubscriptionLike } from "./tr
 export { isNoResponders, isRequestTimeout } from "./transport.js";
 export {
   invalidArgument,
+  MAX_SUBJECT_BYTES,
   validateClientId,
   validateClusterId,
   validateInt,

@@ -819,6 +819,13 @@ export class Session {
       this.reportProtocolError(err);
       return;
     }
+    if (!guid) {
+      // the server echoes the guid of every publish: a PubAck without one answers nothing
+      this.reportProtocolError(
+        new StanProtocolError(ErrorCode.ProtocolError, "stan: malformed PubAck: no guid"),
+      );
+      return;
+    }
     this.settle(guid, error ? new StanServerError(ErrorCode.ServerError, error) : undefined);
   }
 
@@ -1100,6 +1107,13 @@ export class CoreSubscription {
     } catch (err) {
       this.session.reportProtocolError(err);
       return; // malformed: dropped and counted; the server redelivers real messages
+    }
+    if (decoded.sequence === 0n) {
+      // not a MsgProto (an empty payload or another message type): sequences start at 1
+      this.session.reportProtocolError(
+        new StanProtocolError(ErrorCode.ProtocolError, "stan: malformed MsgProto: no sequence"),
+      );
+      return;
     }
     if (decoded.sequence > this.lastSequence) this.lastSequence = decoded.sequence;
     this.sink.deliver(decoded);

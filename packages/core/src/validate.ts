@@ -2,6 +2,13 @@ import { ErrorCode, StanArgumentError } from "./errors.js";
 
 const CLIENT_ID = /^[a-zA-Z0-9_-]+$/;
 
+/**
+ * Longest channel name, in UTF-8 bytes. NATS has no hard limit, but a streaming server's file
+ * store names a directory after each channel, and file names stop at 255 bytes.
+ */
+export const MAX_SUBJECT_BYTES = 255;
+const utf8 = new TextEncoder();
+
 function fail(message: string): never {
   throw new StanArgumentError(ErrorCode.InvalidArgument, message);
 }
@@ -46,6 +53,15 @@ export function validateSubject(subject: unknown, what = "subject"): string {
   }
   if (subject.startsWith(".") || subject.endsWith(".") || subject.includes("..")) {
     fail(`stan: invalid subject "${subject}": empty tokens (leading, trailing or double '.')`);
+  }
+  // UTF-8 takes at least one byte per UTF-16 unit: count bytes only when it could matter.
+  if (subject.length * 3 > MAX_SUBJECT_BYTES) {
+    const bytes = utf8.encode(subject).length;
+    if (bytes > MAX_SUBJECT_BYTES) {
+      fail(
+        `stan: invalid subject "${subject.slice(0, 32)}...": ${bytes} bytes, over the limit of ${MAX_SUBJECT_BYTES} (a file store keeps each channel in a directory of that name)`,
+      );
+    }
   }
   return subject;
 }
