@@ -222,12 +222,15 @@ describe("packed packages (slow: pnpm pack + npm install into a fresh project)",
     SLOW,
   );
 
-  it("the packed stan bin answers --version and --help", async () => {
+  it("the packed bins answer --version and --help (stan, stan-server)", async () => {
     const bin = join(project, "node_modules", ".bin", "stan");
     const version = await exec(bin, ["--version"], { cwd: project, env: cleanEnv() });
     expect(version.stdout).toContain("0.1.0");
     const help = await exec(bin, ["--help"], { cwd: project, env: cleanEnv() });
     expect(help.stdout).toMatch(/pub/);
     expect(help.stdout).toMatch(/sub/);
+    const server = join(project, "node_modules", ".bin", "stan-server");
+    const serverVersion = await exec(server, ["--version"], { cwd: project, env: cleanEnv() });
+    expect(serverVersion.stdout).toMatch(/^stan-server version 0\.1\.0/);
   });
 });
