@@ -26,6 +26,8 @@ export class Ledger {
   private readonly seen = new Set<string>();
   private readonly lastFirst = new Map<string, number>();
   private readonly watchers = new Set<() => void>();
+  /** Lowest channel sequence each message was delivered with (a re-sent publish gets another). */
+  private readonly minSeq = new Map<string, bigint>();
 
   /** `checkOrder: false` for a queue group, whose members process concurrently. */
   constructor(
@@ -50,8 +52,12 @@ export class Ledger {
     this.changed();
   }
 
-  onDeliver(id: string): void {
+  onDeliver(id: string, sequence?: bigint): void {
     this.deliveries++;
+    if (sequence !== undefined) {
+      const had = this.minSeq.get(id);
+      if (had === undefined || sequence < had) this.minSeq.set(id, sequence);
+    }
     if (this.seen.has(id)) {
       this.duplicated++;
     } else {
@@ -63,6 +69,31 @@ export class Ledger {
       else this.lastFirst.set(pub, Math.max(n, this.lastFirst.get(pub) ?? 0));
     }
     this.changed();
+  }
+
+  /**
+   * Store order: per publisher, messages taken in channel-sequence order must have increasing
+   * n. Unlike delivery order, this is not disturbed by redeliveries coming after newer messages.
+   */
+  storeOrderViolations(): number {
+    const byPub = new Map<string, Array<[bigint, number]>>();
+    for (const [id, seq] of this.minSeq) {
+      const sep = id.lastIndexOf(":");
+      const pub = id.slice(0, sep);
+      const list = byPub.get(pub) ?? [];
+      byPub.set(pub, list);
+      list.push([seq, Number(id.slice(sep + 1))]);
+    }
+    let violations = 0;
+    for (const list of byPub.values()) {
+      list.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      let max = 0;
+      for (const [, n] of list) {
+        if (n < max) violations++;
+        else max = n;
+      }
+    }
+    return violations;
   }
 
   /** Distinct messages delivered. */
@@ -120,6 +151,7 @@ export class Ledger {
       `[fault] ${this.name}: sent=${this.sent} acked=${this.acked} failed=${this.failed}` +
       `${f ? `(${f})` : ""} delivered=${this.delivered} duplicated=${this.duplicated}` +
       ` lost=${this.lostIds().length} order-violations=${this.checkOrder ? this.orderViolations : "n/a"}` +
+      `${this.minSeq.size > 0 ? ` store-order-violations=${this.storeOrderViolations()}` : ""}` +
       `${extra ? ` ${extra}` : ""}`
     );
   }
@@ -192,7 +224,7 @@ export function consume(
       for await (const m of sub) {
         const id = m.string();
         const work = onMsg?.(id); // its synchronous part runs before the ledger's watchers
-        ledger.onDeliver(id);
+        ledger.onDeliver(id, m.sequence);
         await work;
       }
     } catch {

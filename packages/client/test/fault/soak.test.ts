@@ -97,14 +97,18 @@ describe("soak: random faults", () => {
       await Promise.all(pubs.map((p) => p.stop()));
       await Promise.all([durable.allDelivered(30_000), group.allDelivered(30_000)]);
     } finally {
-      durable.print();
-      group.print();
+      durable.print(`lost-ids=${durable.lostIds().slice(0, 10).join(",")}`);
+      group.print(`lost-ids=${group.lostIds().slice(0, 10).join(",")}`);
     }
     const faults = FAULTS.map((f) => `${f}:${counts.get(f) ?? 0}`).join(",");
     const seconds = Math.round((Date.now() - started) / 1000);
     expect(durable.lostIds()).toEqual([]);
     expect(group.lostIds()).toEqual([]);
-    expect(durable.orderViolations).toBe(0);
+    // Per publisher, messages are stored in publish order, so first deliveries in sequence
+    // order keep it. Delivery order itself can differ after a fault: a delivery lost in transit
+    // (nats-server restart) is redelivered after ackWait, behind newer messages (protocol,
+    // server-behaviour.md §9); those are counted in order-violations and printed, not asserted.
+    expect(durable.storeOrderViolations()).toBe(0);
     for (const m of members) await m.sc.close();
     await dSub.close();
     await Promise.all([dDone, ...members.map((m) => m.done)]);
@@ -112,7 +116,7 @@ describe("soak: random faults", () => {
     console.log(
       `[soak] seed=${SEED} seconds=${seconds} faults=${faults} sent=${durable.sent} acked=${durable.acked} failed=${durable.failed} ` +
         `delivered=${durable.delivered}/${group.delivered} duplicated=${durable.duplicated}/${group.duplicated} ` +
-        `lost=${durable.lostIds().length + group.lostIds().length} order-violations=${durable.orderViolations} (x/y: durable/queue group)`,
+        `lost=${durable.lostIds().length + group.lostIds().length} store-order-violations=${durable.storeOrderViolations()} redelivery-order-violations=${durable.orderViolations} (x/y: durable/queue group)`,
     );
   });
 });

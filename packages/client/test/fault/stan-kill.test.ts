@@ -35,7 +35,7 @@ describe("fault: streaming server (file store) killed and restarted mid-stream",
     // yet flushed are lost, so some messages come again: at-least-once, counted as duplicates.
     for (const l of [plain, durable]) {
       expect(l.lostIds()).toEqual([]);
-      expect(l.orderViolations).toBe(0);
+      expect(l.storeOrderViolations()).toBe(0);
       expect(l.acked + l.failed).toBe(l.sent);
     }
     await Promise.all([s1.close(), s2.close()]);
