@@ -18,9 +18,16 @@ await using sc = await connect({
   pingInterval: 250, // detect the loss quickly for the demo
   pingMaxOut: 2,
 });
+// Print the session's status events; `reached(type)` resolves when one of that type is seen.
+const waiting = new Map<string, () => void>();
+const reached = (type: string) =>
+  new Promise<void>((resolve) => {
+    waiting.set(type, resolve);
+  });
 const log = (async () => {
   for await (const s of sc.status()) {
     if (s.type !== "ping-missed" && s.type !== "reconnecting") console.log(`status: ${s.type}`);
+    waiting.get(s.type)?.();
   }
 })();
 
@@ -30,16 +37,14 @@ await sc.publish("events", "before");
 console.log(`got ${(await it.next()).value?.string()}`);
 
 // The streaming server goes away (NATS stays up) ...
-const disconnected = new Promise<void>((resolve) => {
-  void (async () => {
-    for await (const s of sc.status()) if (s.type === "disconnected") return resolve();
-  })();
-});
+const disconnected = reached("disconnected");
 await server.close();
 await disconnected;
 const during = sc.publish("events", "during the outage"); // waits, then is sent once healed
 // ... and comes back with its data
+const reconnected = reached("reconnected");
 server = await startServer({ natsUrl: nats.url, store: "file", dir });
+await reconnected;
 console.log(`publish made during the outage acked: ${(await during).length === 22}`);
 console.log(`got ${(await it.next()).value?.string()}`);
 await sc.close();

@@ -89,9 +89,7 @@ const expected: Record<string, RegExp[]> = {
     /^closed on scope exit$/m,
   ],
   "self-healing": [
-    /^got before\nstatus: disconnected\n(?:status: [a-z-]+\n)*status: reconnected$/m,
-    /^status: resubscribed$/m,
-    /^publish made during the outage acked: true\ngot during the outage$/m,
+    /^got before\nstatus: disconnected\nstatus: connected\nstatus: republished\nstatus: resubscribed\nstatus: reconnected\npublish made during the outage acked: true\ngot during the outage\nstatus: closed$/m,
   ],
   "publisher-rate-limit": [
     /^2048 published; never more than (\d+) awaiting an ack \(limit 512\)$/m,
