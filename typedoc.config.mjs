@@ -3,6 +3,10 @@
 import { OptionDefaults } from "typedoc";
 
 const blockTags = [...OptionDefaults.blockTags, "@generated"];
+// per package too: with entryPointStrategy "packages" the root values do not reach them
+const validation = { notExported: true, invalidLink: true, notDocumented: true };
+// every export (the top-level declarations of each package's index) must have TSDoc
+const requiredToBeDocumented = ["Enum", "Variable", "Function", "Class", "Interface", "TypeAlias"];
 
 /** @type {Partial<import("typedoc").TypeDocOptions>} */
 const config = {
@@ -21,13 +25,16 @@ const config = {
     blockTags,
     excludeInternal: true,
     disableSources: true,
+    validation,
+    requiredToBeDocumented,
   },
   blockTags,
   disableSources: true,
   out: "docs/api",
   readme: "README.md",
   treatWarningsAsErrors: true,
-  validation: { notExported: true, invalidLink: true, notDocumented: true },
+  validation,
+  requiredToBeDocumented,
 };
 
 export default config;

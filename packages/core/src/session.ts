@@ -114,6 +114,7 @@ export interface SubscribeParams {
 
 /** Receives a subscription's messages from the session. */
 export interface SubscriptionSink {
+  /** A message for the subscription, in the order the server sent it. */
   deliver(msg: DecodedMsg): void;
   /** The subscription ended: by close/unsubscribe (no error) or by connection loss. */
   end(error?: StanError): void;

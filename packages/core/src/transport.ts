@@ -15,13 +15,17 @@ export interface NatsMsgLike {
 
 /** A core NATS subscription. */
 export interface NatsSubscriptionLike {
+  /** Stops the subscription, at once or after `max` messages in all. */
   unsubscribe(max?: number): void;
 }
 
 /** The part of a NATS connection the engine uses. */
 export interface NatsConnectionLike {
+  /** The server's INFO, read for `max_payload` (the largest message it accepts). */
   readonly info?: { readonly max_payload?: number } | undefined;
+  /** Publishes a message, with an optional reply subject. */
   publish(subject: string, payload?: Uint8Array, options?: { reply?: string }): void;
+  /** Subscribes to a subject; messages go to `callback`. */
   subscribe(
     subject: string,
     options?: {
@@ -29,15 +33,19 @@ export interface NatsConnectionLike {
       max?: number;
     },
   ): NatsSubscriptionLike;
+  /** Sends a request and resolves with the first reply, or rejects after `timeout` ms. */
   request(
     subject: string,
     payload?: Uint8Array,
     options?: { timeout?: number; noMux?: boolean },
   ): Promise<NatsMsgLike>;
+  /** Resolves once the server has processed everything sent so far. */
   flush(): Promise<void>;
   /** Resolves (with an error or nothing) when the connection is closed for good. */
   closed(): Promise<unknown>;
+  /** True once the connection is closed. */
   isClosed(): boolean;
+  /** Closes the connection. */
   close(): Promise<void>;
 }
 

@@ -9,10 +9,15 @@ export type LogFields = Record<string, string | number | boolean | bigint | unde
  * own to route logs elsewhere (pino and similar loggers fit this shape through a wrapper).
  */
 export interface Logger {
+  /** Logs at `trace` level, the most verbose. */
   trace(msg: string, fields?: LogFields): void;
+  /** Logs at `debug` level. */
   debug(msg: string, fields?: LogFields): void;
+  /** Logs at `info` level. */
   info(msg: string, fields?: LogFields): void;
+  /** Logs at `warn` level. */
   warn(msg: string, fields?: LogFields): void;
+  /** Logs at `error` level, the least verbose. */
   error(msg: string, fields?: LogFields): void;
 }
 
