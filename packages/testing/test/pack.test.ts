@@ -162,11 +162,14 @@ describe("packed packages (slow: pnpm pack + npm install into a fresh project)",
       "stan-ts",
     ]);
     for (const p of packed) {
-      const installed = JSON.parse(
-        readFileSync(join(project, "node_modules", p.name, "package.json"), "utf8"),
-      ) as { version: string; exports: unknown };
+      const dir = join(project, "node_modules", p.name);
+      const text = readFileSync(join(dir, "package.json"), "utf8");
+      const installed = JSON.parse(text) as { version: string; license: string; exports: unknown };
       expect(installed.version).toBe(p.version);
+      expect(installed.license).toBe("Apache-2.0");
       expect(JSON.stringify(installed.exports)).not.toContain("@stan-ts/source");
+      expect(text).not.toContain("workspace:");
+      expect(readFileSync(join(dir, "LICENSE"), "utf8")).toContain("Apache License");
     }
   });
 
