@@ -1,7 +1,9 @@
+import { startServer } from "@stan-ts/server";
 import { connect } from "stan-ts";
-import { streamingServer } from "./lib/server.js";
 
-await using server = await streamingServer();
+// The embedded streaming server: it starts its own nats-server on a free loopback port.
+// (With a server of your own, skip this and pass its URL and cluster ID to connect().)
+await using server = await startServer();
 console.log(`streaming server ready at ${server.url} (cluster "${server.clusterId}")`);
 
 await using sc = await connect({
