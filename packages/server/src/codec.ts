@@ -29,15 +29,24 @@ function toBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** Reads a varint as a JS number (exact up to 2^53); returns [value, nextPos] or throws. */
-function readVarint(b: Uint8Array, pos: number): [number, number] {
+/** Position after the varint last read by {@link readVarint}. */
+let vpos = 0;
+
+/**
+ * Reads a varint as a JS number (exact up to 2^53) and sets {@link vpos} to the next
+ * position (no result array per field); throws when truncated or too long.
+ */
+function readVarint(b: Uint8Array, pos: number): number {
   let result = 0;
   let mul = 1;
   for (let i = 0; i < 10; i++) {
     if (pos >= b.length) throw new Error("truncated varint");
     const byte = b[pos++]!;
     result += (byte & 0x7f) * mul;
-    if (byte < 0x80) return [result, pos];
+    if (byte < 0x80) {
+      vpos = pos;
+      return result;
+    }
     mul *= 128;
   }
   throw new Error("varint too long");
@@ -47,13 +56,14 @@ function readVarint(b: Uint8Array, pos: number): [number, number] {
 function skipField(b: Uint8Array, pos: number, wireType: number): number {
   switch (wireType) {
     case 0:
-      return readVarint(b, pos)[1];
+      readVarint(b, pos);
+      return vpos;
     case 1:
       pos += 8;
       break;
     case 2: {
-      const [len, p] = readVarint(b, pos);
-      pos = p + len;
+      const len = readVarint(b, pos);
+      pos = vpos + len;
       break;
     }
     case 5:
@@ -82,13 +92,13 @@ export function decodePubMsg(bytes: Uint8Array): WirePubMsg {
   let pos = 0;
   const end = buf.length;
   while (pos < end) {
-    const [tag, p] = readVarint(buf, pos);
-    pos = p;
+    const tag = readVarint(buf, pos);
+    pos = vpos;
     const field = Math.floor(tag / 8);
     const wt = tag & 7;
     if (wt === 2 && field >= 1 && field <= 6) {
-      const [len, p2] = readVarint(buf, pos);
-      const start = p2;
+      const len = readVarint(buf, pos);
+      const start = vpos;
       const stop = start + len;
       if (stop > end) throw new Error("truncated field");
       switch (field) {
@@ -126,19 +136,19 @@ export function decodeAck(bytes: Uint8Array): WireAck {
   const out: WireAck = { subject: "", sequence: 0 };
   let pos = 0;
   while (pos < buf.length) {
-    const [tag, p] = readVarint(buf, pos);
-    pos = p;
+    const tag = readVarint(buf, pos);
+    pos = vpos;
     const field = Math.floor(tag / 8);
     const wt = tag & 7;
     if (field === 1 && wt === 2) {
-      const [len, p2] = readVarint(buf, pos);
+      const len = readVarint(buf, pos);
+      const p2 = vpos;
       if (p2 + len > buf.length) throw new Error("truncated field");
       out.subject = buf.toString("utf8", p2, p2 + len);
       pos = p2 + len;
     } else if (field === 2 && wt === 0) {
-      const [v, p2] = readVarint(buf, pos);
-      out.sequence = v;
-      pos = p2;
+      out.sequence = readVarint(buf, pos);
+      pos = vpos;
     } else {
       if (field === 0) throw new Error("invalid field number 0");
       pos = skipField(buf, pos, wt);
@@ -167,44 +177,91 @@ function writeVarint(out: Uint8Array, pos: number, v: number): number {
   return pos;
 }
 
-/** Varint bytes of an int64 given as bigint (two's complement for negatives). */
-function bigVarint(v: bigint): Uint8Array {
-  const x = BigInt.asUintN(64, v);
-  // split into 32-bit halves so the loop runs on numbers, not bigints
-  let lo = Number(x & 0xffffffffn);
-  let hi = Number(x >> 32n);
-  const out = new Uint8Array(10);
-  let n = 0;
+/** Varint of a server timestamp, split by {@link splitNs}: high and low 32 bits. */
+let nsHi = 0;
+let nsLo = 0;
+
+/**
+ * Splits `ms * 1e6 + sub` (ns since the epoch, below 2^63) into 32-bit halves in exact
+ * number arithmetic (every intermediate stays below 2^53), so no BigInt is needed.
+ */
+function splitNs(ms: number, sub: number): void {
+  const a = Math.floor(ms / 0x200000); // ms = a * 2^21 + b
+  const b = ms - a * 0x200000;
+  const x = a * 1_000_000; // ns = x * 2^21 + y
+  const y = b * 1_000_000 + sub;
+  const xh = Math.floor(x / 0x800); // x * 2^21 = xh * 2^32 + xl * 2^21
+  const low = (x - xh * 0x800) * 0x200000 + y;
+  const carry = Math.floor(low / 0x100000000);
+  nsLo = low - carry * 0x100000000;
+  nsHi = xh + carry;
+}
+
+/** Bytes of the varint split by {@link splitNs}. */
+function nsVarintSize(): number {
+  if (nsHi === 0) return varintSize(nsLo);
+  return Math.ceil((32 + (32 - Math.clz32(nsHi))) / 7);
+}
+
+/** Writes the varint split by {@link splitNs}; returns the next position. */
+function writeNsVarint(out: Uint8Array, pos: number): number {
+  let lo = nsLo;
+  let hi = nsHi;
   while (hi > 0 || lo >= 128) {
-    out[n++] = (lo & 0x7f) | 0x80;
+    out[pos++] = (lo & 0x7f) | 0x80;
     lo = ((lo >>> 7) | ((hi & 0x7f) << 25)) >>> 0;
     hi >>>= 7;
   }
-  out[n++] = lo;
-  return out.subarray(0, n);
+  out[pos++] = lo;
+  return pos;
+}
+
+const SLAB_SIZE = 256 * 1024;
+let slab = Buffer.allocUnsafeSlow(0);
+let slabPos = 0;
+
+/**
+ * A buffer for a stored message, carved out of a shared slab: one allocation per 256 KiB
+ * instead of one per message (Buffer.allocUnsafe's pool is 8 KiB). A slab lives as long as
+ * one of its messages does; messages leave a channel in order, so slabs do too.
+ */
+function allocStored(size: number): Buffer {
+  if (size > SLAB_SIZE / 8) return Buffer.allocUnsafeSlow(size);
+  if (slabPos + size > slab.length) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabPos = 0;
+  }
+  const out = Buffer.from(slab.buffer, slabPos, size);
+  slabPos += (size + 7) & ~7;
+  return out;
 }
 
 /**
  * Encodes a stored MsgProto (fields 1-5; redelivered fields are appended by
- * {@link withRedelivery}). Empty fields are omitted, as proto3 does.
+ * {@link withRedelivery}). Empty fields are omitted, as proto3 does. The timestamp is
+ * `ms * 1e6 + sub` ns since the epoch (`sub` in 0-999,999): no BigInt on the publish path.
  */
 export function encodeMsgProto(
   sequence: number,
   subject: string,
   reply: string,
   data: Uint8Array,
-  timestamp: bigint,
+  ms: number,
+  sub: number,
 ): Buffer {
   const subjLen = Buffer.byteLength(subject);
   const repLen = reply.length > 0 ? Buffer.byteLength(reply) : 0;
-  const ts = timestamp !== 0n ? bigVarint(timestamp) : EMPTY;
+  const hasTs = ms !== 0 || sub !== 0;
   let size = 0;
   if (sequence !== 0) size += 1 + varintSize(sequence);
   if (subjLen > 0) size += 1 + varintSize(subjLen) + subjLen;
   if (repLen > 0) size += 1 + varintSize(repLen) + repLen;
   if (data.length > 0) size += 1 + varintSize(data.length) + data.length;
-  if (ts.length > 0) size += 1 + ts.length;
-  const out = Buffer.allocUnsafe(size);
+  if (hasTs) {
+    splitNs(ms, sub);
+    size += 1 + nsVarintSize();
+  }
+  const out = allocStored(size);
   let pos = 0;
   if (sequence !== 0) {
     out[pos++] = 0x08;
@@ -226,9 +283,9 @@ export function encodeMsgProto(
     out.set(data, pos);
     pos += data.length;
   }
-  if (ts.length > 0) {
+  if (hasTs) {
     out[pos++] = 0x28;
-    out.set(ts, pos);
+    writeNsVarint(out, pos);
   }
   return out;
 }
@@ -254,12 +311,13 @@ export function readMsgHeader(bytes: Uint8Array): { sequence: number; timestamp:
   let sequence = 0;
   let timestamp = 0n;
   while (pos < bytes.length) {
-    const [tag, p] = readVarint(bytes, pos);
-    pos = p;
+    const tag = readVarint(bytes, pos);
+    pos = vpos;
     const field = Math.floor(tag / 8);
     const wt = tag & 7;
     if (field === 1 && wt === 0) {
-      [sequence, pos] = readVarint(bytes, pos);
+      sequence = readVarint(bytes, pos);
+      pos = vpos;
     } else if (field === 5 && wt === 0) {
       let x = 0n;
       let shift = 0n;

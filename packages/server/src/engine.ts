@@ -34,6 +34,7 @@ import {
 import { decodeAck, decodePubMsg, encodeMsgProto, encodePubAck, withRedelivery } from "./codec.js";
 import type { ChannelLimitValues } from "./limits.js";
 import type { Logger } from "./logger.js";
+import { StampedMsg } from "./store/memory.js";
 import type {
   ChannelStore,
   ClientRecord,
@@ -186,9 +187,12 @@ export class Engine {
   private chain: Promise<void> = Promise.resolve();
   private closing = false;
   private malformedCount = 0;
-  private readonly baseNs: bigint;
-  private readonly baseHr: bigint;
-  private lastNs = 0n;
+  /** Clock of the message timestamps: Date.now() at start plus performance.now() since. */
+  private readonly baseMs: number;
+  private readonly basePerf: number;
+  /** The last timestamp handed out, as ms since the epoch + ns within the ms (see stamp()). */
+  private tsMs = 0;
+  private tsSub = 0;
   private readonly log: Logger;
 
   constructor(
@@ -196,8 +200,8 @@ export class Engine {
     private readonly store: Store,
   ) {
     this.log = cfg.logger;
-    this.baseNs = BigInt(Date.now()) * 1_000_000n;
-    this.baseHr = process.hrtime.bigint();
+    this.baseMs = Date.now();
+    this.basePerf = performance.now();
   }
 
   /** Undecodable messages received from the network so far (each dropped or refused). */
@@ -336,11 +340,29 @@ export class Engine {
     });
   }
 
+  /**
+   * Advances the server clock to now (ns since the epoch, strictly increasing) and leaves it
+   * in tsMs + tsSub: number arithmetic only, as the publish path calls it per message.
+   */
+  private stamp(): void {
+    const elapsed = Math.round((performance.now() - this.basePerf) * 1e6);
+    let ms = this.baseMs + Math.floor(elapsed / 1e6);
+    let sub = elapsed % 1e6;
+    if (ms < this.tsMs || (ms === this.tsMs && sub <= this.tsSub)) {
+      ms = this.tsMs;
+      sub = this.tsSub + 1;
+      if (sub === 1e6) {
+        ms++;
+        sub = 0;
+      }
+    }
+    this.tsMs = ms;
+    this.tsSub = sub;
+  }
+
   private nowNs(): bigint {
-    let ns = this.baseNs + (process.hrtime.bigint() - this.baseHr);
-    if (ns <= this.lastNs) ns = this.lastNs + 1n;
-    this.lastNs = ns;
-    return ns;
+    this.stamp();
+    return BigInt(this.tsMs) * 1_000_000n + BigInt(this.tsSub);
   }
 
   private reply(nc: NatsConnection, subject: string | undefined, data: Uint8Array): void {
@@ -568,14 +590,15 @@ export class Engine {
       }
       const log = ch.store.msgs;
       const seq = log.last + 1;
-      let ts = this.nowNs();
-      if (ts < log.lastTimestamp) ts = log.lastTimestamp;
+      // The clock only moves forward in a process run, so the stamp is never below the
+      // channel's previous one (log.lastTimestamp): no clamp needed.
+      this.stamp();
+      const ms = this.tsMs;
+      const sub = this.tsSub;
       try {
-        log.append({
-          seq,
-          timestamp: ts,
-          bytes: encodeMsgProto(seq, p.subject, p.reply, p.data, ts),
-        });
+        log.append(
+          new StampedMsg(seq, encodeMsgProto(seq, p.subject, p.reply, p.data, ms, sub), ms, sub),
+        );
       } catch (err) {
         this.reply(this.send, p.ackTo, encodePubAck(p.guid, String((err as Error).message)));
         continue;

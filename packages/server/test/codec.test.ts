@@ -62,13 +62,14 @@ describe("hand-written codecs agree with protobuf-es", () => {
   });
 
   it("MsgProto encode, with and without redelivery", () => {
+    const [ms, sub] = [1_764_000_000_123, 456_789];
     const ts = 1_764_000_000_123_456_789n;
     for (const [seq, reply, data] of [
       [1, "", enc.encode("x")],
       [2 ** 40, "reply.to", new Uint8Array(0)],
       [300, "", new Uint8Array(1000).fill(1)],
     ] as const) {
-      const bytes = encodeMsgProto(seq, "chan.a", reply, data, ts);
+      const bytes = encodeMsgProto(seq, "chan.a", reply, data, ms, sub);
       expect(bytes).toEqual(
         Buffer.from(
           encode(MsgProtoSchema, {
@@ -89,6 +90,53 @@ describe("hand-written codecs agree with protobuf-es", () => {
         ts,
       ]);
     }
+  });
+
+  it("MsgProto timestamp varint (ms * 1e6 + sub, no BigInt) matches protobuf-es", () => {
+    const cases: Array<[number, number]> = [
+      [0, 0],
+      [0, 1],
+      [0, 127],
+      [0, 128],
+      [0, 999_999],
+      [1, 0],
+      [4_294, 967_295], // 2^32 - 1 ns
+      [4_294, 967_296], // 2^32 ns
+      [Date.now(), 0],
+      [Date.now(), 999_999],
+      [2 ** 41, 123_456],
+      [9_223_372_036_854, 775_807], // 2^63 - 1 ns
+    ];
+    let seed = 42;
+    const rnd = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let i = 0; i < 500; i++) cases.push([rnd(2 ** 31) * 4096 + rnd(4096), rnd(1_000_000)]);
+    for (const [ms, sub] of cases) {
+      const ts = BigInt(ms) * 1_000_000n + BigInt(sub);
+      const bytes = encodeMsgProto(7, "c", "", enc.encode("d"), ms, sub);
+      const ref = Buffer.from(
+        encode(MsgProtoSchema, {
+          sequence: 7n,
+          subject: "c",
+          data: enc.encode("d"),
+          timestamp: ts,
+        }),
+      );
+      expect(bytes.toString("hex"), `${ms} ms + ${sub} ns`).toBe(ref.toString("hex"));
+      expect(readMsgHeader(bytes).timestamp).toBe(ts);
+    }
+  });
+
+  it("stored messages do not share bytes (slab allocation)", () => {
+    const a = encodeMsgProto(1, "c", "", enc.encode("aaaa"), 1, 1);
+    const b = encodeMsgProto(2, "c", "", enc.encode("bbbb"), 1, 2);
+    const before = Buffer.from(a);
+    b.fill(0);
+    expect(a).toEqual(before);
+    const big = encodeMsgProto(3, "c", "", new Uint8Array(100_000).fill(9), 1, 3);
+    expect(decode(MsgProtoSchema, big).data.length).toBe(100_000);
   });
 
   it("PubAck encode", () => {

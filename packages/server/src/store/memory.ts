@@ -11,6 +11,27 @@ import type {
 } from "./types.js";
 
 /**
+ * A message stored by this process run: its timestamp is kept as `ms * 1e6 + sub` ns in two
+ * numbers and becomes a bigint only when read (start by time, age limit, redelivery order),
+ * so the publish path allocates no BigInt.
+ *
+ * @internal
+ */
+export class StampedMsg implements StoredMsg {
+  constructor(
+    readonly seq: number,
+    readonly bytes: Buffer,
+    /** Milliseconds since the epoch. */
+    readonly ms: number,
+    /** Nanoseconds within that millisecond (0-999,999). */
+    readonly sub: number,
+  ) {}
+  get timestamp(): bigint {
+    return BigInt(this.ms) * 1_000_000n + BigInt(this.sub);
+  }
+}
+
+/**
  * An in-memory message log with count, size and age limits (server-behaviour.md §8).
  * The file store journals through the `onAppend` hook and keeps the same log in RAM.
  *
@@ -22,7 +43,7 @@ export class MemoryLog implements MessageLog {
   private bytes = 0;
   private firstSeq = 0;
   private lastSeq = 0;
-  private lastTs = 0n;
+  private lastAppended: StoredMsg | undefined;
   private ageTimer: NodeJS.Timeout | undefined;
   /** Messages dropped by limits since the log was (re)built. */
   dropped = 0;
@@ -44,7 +65,7 @@ export class MemoryLog implements MessageLog {
     return this.msgs.length - this.head;
   }
   get lastTimestamp(): bigint {
-    return this.lastTs;
+    return this.lastAppended?.timestamp ?? 0n;
   }
 
   /** Sets the sequence floor of an empty log (recovery of a channel whose messages are gone). */
@@ -70,7 +91,7 @@ export class MemoryLog implements MessageLog {
     this.msgs.push(msg);
     this.bytes += msg.bytes.length + this.overhead;
     this.lastSeq = msg.seq;
-    this.lastTs = msg.timestamp;
+    this.lastAppended = msg;
     this.enforceLimits();
     if (this.limits.maxAge > 0 && !this.ageTimer) this.armAge();
   }
