@@ -159,7 +159,8 @@ export function decodeAck(bytes: Uint8Array): WireAck {
 
 const EMPTY = new Uint8Array(0);
 
-function varintSize(v: number): number {
+/** Bytes of the varint of a non-negative integer. */
+export function varintSize(v: number): number {
   let n = 1;
   while (v >= 128) {
     v = Math.floor(v / 128);
@@ -168,7 +169,8 @@ function varintSize(v: number): number {
   return n;
 }
 
-function writeVarint(out: Uint8Array, pos: number, v: number): number {
+/** Writes the varint of a non-negative integer; returns the next position. */
+export function writeVarint(out: Uint8Array, pos: number, v: number): number {
   while (v >= 128) {
     out[pos++] = (v % 128) | 0x80;
     v = Math.floor(v / 128);

@@ -32,6 +32,7 @@ import {
   type Subscription,
 } from "nats";
 import { decodeAck, decodePubMsg, encodeMsgProto, encodePubAck, withRedelivery } from "./codec.js";
+import { FrameWriter } from "./frames.js";
 import type { ChannelLimitValues } from "./limits.js";
 import type { Logger } from "./logger.js";
 import { StampedMsg } from "./store/memory.js";
@@ -176,6 +177,8 @@ export class Engine {
   private send!: NatsConnection;
   private acks!: NatsConnection;
   private hb!: NatsConnection;
+  /** All publishes on `send` go through it: one buffer of PUB frames per event-loop turn. */
+  private out!: FrameWriter;
   private info!: ServerInfo;
   private readonly clients = new Map<string, Client>();
   private readonly clientsByConn = new Map<string, Client>();
@@ -238,6 +241,7 @@ export class Engine {
       conn("acks"),
       conn("hb"),
     ]);
+    this.out = new FrameWriter(this.send);
     const recovered = this.store.recover();
     if (recovered) {
       if (recovered.info.clusterId !== cid) {
@@ -295,6 +299,7 @@ export class Engine {
     if (this.closing) return;
     this.closing = true;
     this.queue = []; // queued, unacknowledged publishes die with the process
+    this.out?.discard();
     for (const c of this.clients.values()) if (c.hbTimer) clearTimeout(c.hbTimer);
     for (const ch of this.channels.values()) {
       this.stopInactivity(ch);
@@ -322,6 +327,7 @@ export class Engine {
       for (const d of ch.durables.values()) this.clearTimer(d);
       ch.store.flushSubs();
     }
+    this.out?.flush();
     await Promise.allSettled(
       [this.general, this.send, this.acks, this.hb].map(async (nc) => {
         if (!nc || nc.isClosed()) return;
@@ -368,9 +374,20 @@ export class Engine {
   private reply(nc: NatsConnection, subject: string | undefined, data: Uint8Array): void {
     if (!subject || nc.isClosed()) return;
     try {
-      nc.publish(subject, data);
+      if (nc === this.send) this.out.publish(subject, data);
+      else nc.publish(subject, data);
     } catch {
       // a failed reply is silent, as in the Go server
+    }
+  }
+
+  /** reply(this.send, subject, PubAck{guid}) without encoding the PubAck separately. */
+  private pubAck(subject: string, guid: string): void {
+    if (!subject || this.send.isClosed()) return;
+    try {
+      this.out.pubAck(subject, guid);
+    } catch {
+      // as in reply()
     }
   }
 
@@ -613,7 +630,7 @@ export class Engine {
       this.deliverChannel(ch);
       ch.store.flushSubs();
     }
-    for (const p of ok) this.reply(this.send, p.ackTo, encodePubAck(p.guid));
+    for (const p of ok) this.pubAck(p.ackTo, p.guid);
   }
 
   private channelFor(name: string): Channel | string {
@@ -795,7 +812,7 @@ export class Engine {
       counts.set(seq, n);
       bytes = withRedelivery(msg.bytes, n);
     }
-    this.send.publish(sub.inbox, bytes);
+    this.out.publish(sub.inbox, bytes);
     const ackWaitMs = sub.ackWaitInSecs * 1000;
     const prev = sub.pending.get(seq);
     if (prev === undefined) {

@@ -1,0 +1,76 @@
+import { decode, PubAckSchema } from "@stan-ts/proto";
+import { connect, createInbox, type Msg, type NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodePubAck } from "../src/codec.js";
+import { FrameWriter } from "../src/frames.js";
+import { type NatsChild, spawnNatsServer } from "../src/nats-process.js";
+import { until } from "./helpers.js";
+
+describe("FrameWriter (batched PUB frames on the send connection)", () => {
+  let nats: NatsChild;
+  let pub: NatsConnection;
+  let sub: NatsConnection;
+  beforeAll(async () => {
+    nats = await spawnNatsServer();
+    [pub, sub] = await Promise.all([
+      connect({ servers: nats.url }),
+      connect({ servers: nats.url }),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.allSettled([pub?.close(), sub?.close()]);
+    await nats?.stop();
+  });
+
+  it("uses the nats.js internals it expects (else every call would take the slow path)", () => {
+    const p = (pub as unknown as { protocol: { sendCommand: unknown; noMorePublishing: unknown } })
+      .protocol;
+    expect(typeof p.sendCommand).toBe("function");
+    expect(typeof p.noMorePublishing).toBe("boolean");
+  });
+
+  it("delivers what nc.publish() would, in call order", async () => {
+    const prefix = `frames.${Date.now()}`;
+    const a = `${prefix}.a`;
+    const b = createInbox();
+    const got: Msg[] = [];
+    sub.subscribe(`${prefix}.>`, { callback: (_e, m) => got.push(m) });
+    sub.subscribe(b, { callback: (_e, m) => got.push(m) });
+    await sub.flush();
+    const w = new FrameWriter(pub);
+    const big = new Uint8Array(70_000).map((_, i) => i % 251); // larger than one 64 KiB chunk
+    const unicode = `${prefix}.ünï`;
+    w.publish(a, new TextEncoder().encode("one"));
+    w.pubAck(b, "guid-1");
+    w.publish(unicode, new Uint8Array(0));
+    w.publish(b, big);
+    w.pubAck(a, "");
+    w.pubAck(b, "g".repeat(300));
+    w.flush(); // hands the frames over now: a direct publish goes out after them
+    pub.publish(b, new TextEncoder().encode("direct"));
+    w.publish(a, new TextEncoder().encode("two"));
+    await pub.flush();
+    await until(() => got.length === 8, 5000, "8 messages");
+    expect(got.map((m) => m.subject)).toEqual([a, b, unicode, b, a, b, b, a]);
+    expect(new TextDecoder().decode(got[0]!.data)).toBe("one");
+    expect(decode(PubAckSchema, got[1]!.data).guid).toBe("guid-1");
+    expect(Buffer.from(got[1]!.data)).toEqual(encodePubAck("guid-1"));
+    expect(got[2]!.data.length).toBe(0);
+    expect(Buffer.from(got[3]!.data)).toEqual(Buffer.from(big));
+    expect(got[4]!.data.length).toBe(0);
+    expect(Buffer.from(got[5]!.data)).toEqual(encodePubAck("g".repeat(300)));
+    const order = got.slice(6).map((m) => new TextDecoder().decode(m.data));
+    expect(order).toEqual(["direct", "two"]);
+  });
+
+  it("throws as nc.publish() does: payload over max_payload, empty subject, closed connection", async () => {
+    const nc = await connect({ servers: nats.url });
+    const w = new FrameWriter(nc);
+    const max = nc.info?.max_payload ?? 1024 * 1024;
+    expect(() => w.publish(createInbox(), new Uint8Array(max + 1))).toThrow(/MAX_PAYLOAD/i);
+    expect(() => w.publish("", new Uint8Array(1))).toThrow();
+    await nc.close();
+    expect(() => w.publish(createInbox(), new Uint8Array(1))).toThrow(/CLOSED/i);
+    expect(() => w.pubAck(createInbox(), "g")).toThrow(/CLOSED/i);
+  });
+});
