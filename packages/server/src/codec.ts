@@ -218,26 +218,6 @@ function writeNsVarint(out: Uint8Array, pos: number): number {
   return pos;
 }
 
-const SLAB_SIZE = 256 * 1024;
-let slab = Buffer.allocUnsafeSlow(0);
-let slabPos = 0;
-
-/**
- * A buffer for a stored message, carved out of a shared slab: one allocation per 256 KiB
- * instead of one per message (Buffer.allocUnsafe's pool is 8 KiB). A slab lives as long as
- * one of its messages does; messages leave a channel in order, so slabs do too.
- */
-function allocStored(size: number): Buffer {
-  if (size > SLAB_SIZE / 8) return Buffer.allocUnsafeSlow(size);
-  if (slabPos + size > slab.length) {
-    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-    slabPos = 0;
-  }
-  const out = Buffer.from(slab.buffer, slabPos, size);
-  slabPos += (size + 7) & ~7;
-  return out;
-}
-
 /**
  * Encodes a stored MsgProto (fields 1-5; redelivered fields are appended by
  * {@link withRedelivery}). Empty fields are omitted, as proto3 does. The timestamp is
@@ -263,7 +243,7 @@ export function encodeMsgProto(
     splitNs(ms, sub);
     size += 1 + nsVarintSize();
   }
-  const out = allocStored(size);
+  const out = Buffer.allocUnsafe(size);
   let pos = 0;
   if (sequence !== 0) {
     out[pos++] = 0x08;

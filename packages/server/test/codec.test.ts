@@ -129,7 +129,7 @@ describe("hand-written codecs agree with protobuf-es", () => {
     }
   });
 
-  it("stored messages do not share bytes (slab allocation)", () => {
+  it("stored messages do not share bytes", () => {
     const a = encodeMsgProto(1, "c", "", enc.encode("aaaa"), 1, 1);
     const b = encodeMsgProto(2, "c", "", enc.encode("bbbb"), 1, 2);
     const before = Buffer.from(a);
