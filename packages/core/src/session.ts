@@ -527,8 +527,14 @@ export class Session {
         });
       } catch (err) {
         if (this.state !== "open") return;
-        this.subs.delete(sub);
         const error = err as StanError;
+        if (isTransientResubscribeError(error)) {
+          // The server went away (or forgot this client) while the session was being
+          // restored: heal again and re-create every subscription, rather than give one up.
+          this.lose(`stan: resubscribe failed: ${error.message}`, error);
+          return;
+        }
+        this.subs.delete(sub);
         this.emit({ type: "resubscribe-failed", subject: sub.params.subject, error });
         sub.terminate(error);
       }
@@ -1176,6 +1182,16 @@ export class CoreSubscription {
     this.detach();
     this.sink.end(error);
   }
+}
+
+/**
+ * A resubscribe failure that says nothing about the subscription itself: the request timed out
+ * or the connection went (the server is down again), or the server no longer knows this client
+ * (it lost its state). The session heals again instead of ending the subscription.
+ */
+function isTransientResubscribeError(err: unknown): boolean {
+  if (err instanceof StanTimeoutError || err instanceof StanConnectionError) return true;
+  return err instanceof StanServerError && err.message === "stan: unknown clientID";
 }
 
 /** Decodes a reply, turning malformed bytes into a {@link StanProtocolError}. */

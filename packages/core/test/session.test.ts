@@ -1,3 +1,4 @@
+import { encode, StartPosition, SubscriptionResponseSchema } from "@stan-ts/proto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   ErrorCode,
@@ -6,6 +7,7 @@ import {
   type SessionOptions,
   StanAbortError,
   StanConnectionError,
+  type StanError,
   StanServerError,
   StanTimeoutError,
 } from "../src/index.js";
@@ -273,6 +275,64 @@ describe("Session (engine) against a precise fake", () => {
     discover.resume();
     await expect(during).resolves.toMatch(/.{22}/);
     expect(server.received).toBe(1);
+  });
+
+  it("a resubscribe that times out while healing (server gone again) heals again and keeps the subscription", async () => {
+    const { nc, session, server, events } = await setup({
+      connectTimeout: 100,
+      pingInterval: 50,
+      pingMaxOut: 2,
+      reconnect: { initialDelay: 10, maxDelay: 20 },
+    });
+    // Subscription requests: answered while `answer` is set, otherwise left unanswered (as
+    // when the streaming server stops between the reconnect and the resubscribe).
+    let answer = true;
+    let requests = 0;
+    let unanswered!: () => void;
+    const firstUnanswered = new Promise<void>((r) => {
+      unanswered = r;
+    });
+    nc.subscribe("_STAN.sub.test-cluster", {
+      callback: (_e, m) => {
+        requests++;
+        if (!answer) return unanswered();
+        const resp = encode(SubscriptionResponseSchema, { ackInbox: `_ACK.${requests}` });
+        if (m.reply) nc.publish(m.reply, resp);
+      },
+    });
+    let ended: StanError | "no error" | undefined;
+    const sub = await session.subscribe(
+      {
+        subject: "a",
+        durableName: "d",
+        maxInflight: 8,
+        ackWaitSecs: 30,
+        startPosition: StartPosition.First,
+      },
+      { deliver: () => {}, end: (e) => (ended = e ?? "no error") },
+    );
+    answer = false;
+    server.stopPings();
+    await nextEvent(session, "disconnected");
+    server.answerPings();
+    await firstUnanswered;
+    // the timed-out resubscribe loses the session again instead of ending the subscription
+    const again = await Promise.race([
+      nextEvent(session, "disconnected"),
+      nextEvent(session, "resubscribe-failed"),
+    ]);
+    expect(again.type).toBe("disconnected");
+    expect(again.type === "disconnected" && again.error.message).toBe(
+      "stan: resubscribe failed: stan: subscribe request timeout",
+    );
+    answer = true;
+    await nextEvent(session, "reconnected");
+    expect(events.some((e) => e.type === "resubscribe-failed")).toBe(false);
+    expect(events.filter((e) => e.type === "resubscribed")).toHaveLength(1);
+    expect(ended).toBeUndefined();
+    expect(sub.isEnded).toBe(false);
+    expect(sub.ackInbox).toBe(`_ACK.${requests}`);
+    expect(server.connects).toBe(3);
   });
 
   it("healing gives up after maxAttempts and then fails everything once", async () => {

@@ -38,9 +38,24 @@ describe("soak: random faults", () => {
     });
     const durable = new Ledger("soak/durable");
     const group = new Ledger("soak/queue", false);
+    // Every connection's heal events: a resubscribe must never fail (a resubscribe that times
+    // out because the server went away again heals again), and re-sent publishes bound the
+    // store-order violations (see below).
+    const healing = { republished: 0, resubscribeFailed: [] as string[] };
+    const watch = (sc: StanConnection) => {
+      void (async () => {
+        for await (const s of sc.status()) {
+          if (s.type === "republished") healing.republished += s.count;
+          else if (s.type === "resubscribe-failed") {
+            healing.resubscribeFailed.push(`${s.subject}: ${s.error.message}`);
+          }
+        }
+      })();
+    };
     const ch = channel("soak");
     const subOpts = { ackWait: 1000, maxInflight: 256 } as const;
     await using dConn = await client(server, faultClient);
+    watch(dConn);
     const dSub = await dConn.subscribe(ch, { ...subOpts, durableName: "soak" });
     const dDone = consume(dSub, durable);
 
@@ -58,6 +73,7 @@ describe("soak: random faults", () => {
         maxReconnectAttempts: -1,
       });
       const sc = await client(server, { ...faultClient, nc: nc as unknown as NatsConnectionLike });
+      watch(sc);
       const sub = await sc.subscribe(ch, { ...subOpts, queue: "workers", durableName: "soakq" });
       members.push({ sc, sub, nc, done: consume(sub, group) });
     };
@@ -65,6 +81,7 @@ describe("soak: random faults", () => {
     await addMember();
 
     const pubConns = [await client(server, faultClient), await client(server, faultClient)];
+    for (const sc of pubConns) watch(sc);
     const pubs = pubConns.map((sc, i) => startPublisher(sc, ch, `p${i}`, [durable, group]));
     const counts = new Map<string, number>();
     const started = Date.now();
@@ -81,7 +98,10 @@ describe("soak: random faults", () => {
           await server.kill();
           await server.restart();
         } else if (fault === "stan-outage") {
-          const lost = when(pubConns[0] as StanConnection, "disconnected");
+          // A connection still healing from the previous fault (the traffic wait can be met by
+          // the other publisher alone) reports no new "disconnected": watch one that is open.
+          const probe = [...pubConns, dConn].find((sc) => sc.isOpen);
+          const lost = probe ? when(probe, "disconnected") : undefined;
           await server.stop();
           await lost; // longer than pingInterval x pingMaxOut
           await server.restart();
@@ -102,13 +122,17 @@ describe("soak: random faults", () => {
     }
     const faults = FAULTS.map((f) => `${f}:${counts.get(f) ?? 0}`).join(",");
     const seconds = Math.round((Date.now() - started) / 1000);
+    // Zero loss is what the protocol guarantees here: a durable subscription and a durable
+    // queue group on a file store (a non-durable queue group is not covered; RELIABILITY.md).
     expect(durable.lostIds()).toEqual([]);
     expect(group.lostIds()).toEqual([]);
-    // Per publisher, messages are stored in publish order, so first deliveries in sequence
-    // order keep it. Delivery order itself can differ after a fault: a delivery lost in transit
-    // (nats-server restart) is redelivered after ackWait, behind newer messages (protocol,
-    // server-behaviour.md §9); those are counted in order-violations and printed, not asserted.
-    expect(durable.storeOrderViolations()).toBe(0);
+    expect(healing.resubscribeFailed).toEqual([]);
+    // Per publisher, messages are stored in publish order, except a publish lost in transit (a
+    // crash drops it, or nats-server restarts under it) while later ones got through: the heal
+    // re-sends it, so it is stored after them. Each such violation is a re-sent publish.
+    // Delivery order can differ too: a delivery lost in transit is redelivered after ackWait,
+    // behind newer messages (server-behaviour.md §9); counted and printed, not asserted.
+    expect(durable.storeOrderViolations()).toBeLessThanOrEqual(healing.republished);
     for (const m of members) await m.sc.close();
     await dSub.close();
     await Promise.all([dDone, ...members.map((m) => m.done)]);
@@ -116,7 +140,7 @@ describe("soak: random faults", () => {
     console.log(
       `[soak] seed=${SEED} seconds=${seconds} faults=${faults} sent=${durable.sent} acked=${durable.acked} failed=${durable.failed} ` +
         `delivered=${durable.delivered}/${group.delivered} duplicated=${durable.duplicated}/${group.duplicated} ` +
-        `lost=${durable.lostIds().length + group.lostIds().length} store-order-violations=${durable.storeOrderViolations()} redelivery-order-violations=${durable.orderViolations} (x/y: durable/queue group)`,
+        `lost=${durable.lostIds().length + group.lostIds().length} store-order-violations=${durable.storeOrderViolations()} republished=${healing.republished} redelivery-order-violations=${durable.orderViolations} (x/y: durable/queue group)`,
     );
   });
 });
