@@ -73,7 +73,8 @@ export interface StanConnection extends AsyncDisposable {
   /**
    * Closes the session (non-durable subscriptions are removed, durables kept), rejects what is
    * pending with `stan: connection closed`, and closes the NATS connection if the SDK owns it.
-   * Idempotent.
+   * Idempotent. Rejects with `stan: close request timeout` when the server does not answer
+   * (local resources are released all the same); `await using` ignores that.
    */
   close(opts?: CallOptions): Promise<void>;
 }
@@ -238,8 +239,13 @@ class StanConnectionImpl implements StanConnection {
     }
   }
 
+  /**
+   * `await using`: closes like {@link StanConnection.close} but never throws. Everything local
+   * is released either way; a server that does not answer the close request (it is gone) is
+   * no reason to fail the scope. Call `close()` to see the server's answer.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
+    await this.close().catch(() => {});
   }
 }
 

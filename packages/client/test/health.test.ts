@@ -68,4 +68,17 @@ describe("connection health", () => {
     await using sc2 = await client(server, { clientId: sc.clientId });
     expect(sc2.isOpen).toBe(true);
   });
+
+  it("a publish while the streaming server is down times out cleanly: NATS's 503 is no protocol error", async () => {
+    await using server = await startServer();
+    await using sc = await client(server, { pingInterval: 60_000, reconnect: false });
+    const statuses: Status[] = [];
+    void (async () => {
+      for await (const s of sc.status()) statuses.push(s);
+    })();
+    await server.stop(); // nobody subscribes to the publish subject now: nats-server answers 503
+    const err = await sc.publish(channel(), "nobody home", { timeout: 300 }).catch((e) => e);
+    expect(err?.code).toBe(ErrorCode.PubAckTimeout);
+    expect(statuses.filter((s) => s.type === "protocol-error")).toEqual([]);
+  });
 });

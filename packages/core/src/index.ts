@@ -42,7 +42,7 @@ export type {
 } from "./session.js";
 export { CoreSubscription, Session } from "./session.js";
 export type { NatsConnectionLike, NatsMsgLike, NatsSubscriptionLike } from "./transport.js";
-export { isNoResponders, isRequestTimeout } from "./transport.js";
+export { isNoResponders, isRequestTimeout, isStatusMessage } from "./transport.js";
 export {
   invalidArgument,
   MAX_SUBJECT_BYTES,

@@ -40,6 +40,7 @@ import { createInbox, nuid } from "./nuid.js";
 import {
   isNoResponders,
   isRequestTimeout,
+  isStatusMessage,
   type NatsConnectionLike,
   type NatsMsgLike,
   type NatsSubscriptionLike,
@@ -818,6 +819,9 @@ export class Session {
   }
 
   private onPubAck(msg: NatsMsgLike): void {
+    // nats-server's "no responders" for a publish that reached no streaming server (it is down):
+    // not an ack of anything; that publish settles by its ack timeout or is re-sent by a heal.
+    if (isStatusMessage(msg)) return;
     let guid: string;
     let error: string;
     try {

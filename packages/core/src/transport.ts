@@ -71,3 +71,15 @@ export function isRequestTimeout(err: unknown): boolean {
     (typeof e.message === "string" && /timeout/i.test(e.message))
   );
 }
+
+/**
+ * True for a NATS status message (headers only, e.g. `503` no responders, which nats-server
+ * sends to a publish's reply subject when no streaming server subscribes to it).
+ */
+export function isStatusMessage(msg: NatsMsgLike): boolean {
+  if (msg.data.length !== 0 || typeof msg.headers !== "object" || msg.headers === null) {
+    return false;
+  }
+  const h = msg.headers as { code?: unknown; status?: unknown };
+  return typeof h.code === "number" ? h.code >= 100 : typeof h.status === "string";
+}
