@@ -46,6 +46,15 @@ export function publicPackages(root: string): PublicPackage[] {
  * be published: `workspace:*` ranges become versions and `publishConfig` overrides apply. The
  * packages must be built (`pnpm build`); a missing `dist` is a {@link HarnessError}.
  */
+/**
+ * Builds the workspace (`pnpm build`) when a public package has no `dist` yet, so that the
+ * README's `pnpm test` works on a fresh clone; CI builds before testing and skips this.
+ */
+export async function ensureBuilt(root: string): Promise<void> {
+  if (publicPackages(root).every((p) => existsSync(join(p.dir, "dist")))) return;
+  await run("pnpm", ["build"], { cwd: root });
+}
+
 export async function packPublicPackages(root: string, dest: string): Promise<PackedPackage[]> {
   const pkgs = publicPackages(root);
   const unbuilt = pkgs.filter((p) => !existsSync(join(p.dir, "dist")));

@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  ensureBuilt,
   type PackedPackage,
   packPublicPackages,
   type StreamingServerHandle,
@@ -107,6 +108,7 @@ describe("packed packages (slow: pnpm pack + npm install into a fresh project)",
   let check: Promise<{ ok: boolean; out: string }> = Promise.resolve({ ok: false, out: "" });
 
   beforeAll(async () => {
+    await ensureBuilt(root);
     check = exec("pnpm", ["run", "check:packages"], { cwd: root, env: cleanEnv(), timeout: SLOW })
       .then(({ stdout }) => ({ ok: true, out: stdout }))
       .catch((err: { stdout?: string; stderr?: string }) => ({
