@@ -116,16 +116,23 @@ export const nodeNatsStreaming: ClientAdapter = {
       });
     });
     let failed: Error | undefined;
+    let acked = 0;
+    let allAcked!: () => void;
+    const acks = new Promise<void>((resolve) => {
+      allAcked = resolve;
+    });
     meter.start();
     await paced(job.count, job.rate, () => {
       const data = Buffer.from(payload(job.size));
       data.writeDoubleLE(performance.now(), 0);
       sc.publish(job.subject, data, (err) => {
         if (err) failed ??= err;
+        if (++acked === job.count) allAcked();
       });
     });
     await received;
     meter.stop();
+    await acks; // the server delivers before it acks: close only once every ack is in
     sub.removeAllListeners("message");
     await close(sc);
     if (failed) throw failed;

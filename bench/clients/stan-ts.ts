@@ -89,13 +89,15 @@ export const stanTs: ClientAdapter = {
     const onError = (err: unknown): void => {
       failed ??= err;
     };
+    const acks: Promise<unknown>[] = [];
     await paced(job.count, job.rate, (_i) => {
       const data = payload(job.size);
       new DataView(data.buffer).setFloat64(0, performance.now(), true);
-      sc.publishAsync(job.subject, data).then((s) => s.acked.catch(onError), onError);
+      acks.push(sc.publishAsync(job.subject, data).then((s) => s.acked.catch(onError), onError));
     });
     await received;
     meter.stop();
+    await Promise.all(acks); // the server delivers before it acks: close only once every ack is in
     await sc.close();
     if (failed) throw failed;
     return meter.latency(lat, n);
