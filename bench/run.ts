@@ -2,7 +2,8 @@
  * `pnpm bench`: stan-ts, node-nats-streaming and raw `nats` side by side, in one run, against
  * one streaming server (the embedded one by default; the real binary with NATS_STREAMING_SERVER,
  * a running one with STAN_URL, as in @stan-ts/testing). Each measurement runs in its own child
- * process (bench/worker.ts); rounds alternate the clients after a warm-up round.
+ * process (bench/worker.ts); rounds alternate the clients after a warm-up round, and the
+ * order rotates from round to round so that no client always runs first.
  *
  * Flags: --smoke (tiny counts, one round: CI), --rounds N, --only <figure>[,<figure>...],
  * --profile (children run with node --cpu-prof; the server process profiles itself).
@@ -298,7 +299,11 @@ async function main(): Promise<void> {
     const label = warmup ? "warm-up" : `round ${round - warmups + 1}/${opts.rounds}`;
     for (const f of figures) {
       const count = opts.smoke ? f.smokeCount : f.count;
-      for (const client of f.clients) {
+      // Rotate the order each round: the client that runs first after the previous figure
+      // pays for the server's clean-up of it (GC, dropped channels), so each takes that turn.
+      const shift = round % f.clients.length;
+      const order = [...f.clients.slice(shift), ...f.clients.slice(0, shift)];
+      for (const client of order) {
         const subject = f.name === "replay" ? replaySubject : `bench.${runId}.${f.name}.${client}`;
         const cpu0 = process.cpuUsage();
         const sample = await runChild(job(f, client, subject, count), timeoutMs, profileDir);
