@@ -106,6 +106,17 @@ export function toBytes(data: Payload): Uint8Array {
   return utf8.encode(json);
 }
 
+/** Runs `send` on the payload's bytes; a payload that cannot be encoded is a rejection. */
+function withBytes<T>(data: Payload, send: (bytes: Uint8Array) => Promise<T>): Promise<T> {
+  let bytes: Uint8Array;
+  try {
+    bytes = toBytes(data);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return send(bytes);
+}
+
 const STATUS_BUFFER = 1024;
 
 class StanConnectionImpl implements StanConnection {
@@ -162,23 +173,11 @@ class StanConnectionImpl implements StanConnection {
   }
 
   publish(subject: string, data?: Payload, opts?: CallOptions): Promise<string> {
-    let bytes: Uint8Array;
-    try {
-      bytes = toBytes(data);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.session.publish(subject, bytes, opts);
+    return withBytes(data, (bytes) => this.session.publish(subject, bytes, opts));
   }
 
   publishAsync(subject: string, data?: Payload, opts?: CallOptions): Promise<SentPublish> {
-    let bytes: Uint8Array;
-    try {
-      bytes = toBytes(data);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.session.send(subject, bytes, opts);
+    return withBytes(data, (bytes) => this.session.send(subject, bytes, opts));
   }
 
   async subscribe(subject: string, opts: SubscribeOptions = {}): Promise<Subscription> {

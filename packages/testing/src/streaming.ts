@@ -2,7 +2,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crashServer, type StreamingServer, startServer } from "@stan-ts/server";
+import {
+  crashServer,
+  type LogLevel,
+  type ServerOptions,
+  type StreamingServer,
+  startServer,
+} from "@stan-ts/server";
 import { HarnessError, type NatsServer, startNatsServer } from "./nats-server.js";
 
 /** How the streaming server of a test run is provided. */
@@ -18,26 +24,30 @@ export function streamingMode(): StreamingMode {
   return "embedded";
 }
 
-/** Options of {@link streamingServer}. Durations are milliseconds. Ignored in external mode. */
-export interface StreamingServerOptions {
-  /** @default "test-cluster" (external mode: STAN_CLUSTER_ID or "test-cluster") */
-  clusterId?: string;
+/**
+ * Options of {@link streamingServer}: the embedded server's options of the same names
+ * (durations in milliseconds), which the binary mode maps to its flags. Ignored in external
+ * mode.
+ */
+export type StreamingServerOptions = Pick<
+  ServerOptions,
+  | "clusterId"
+  | "dir"
+  | "hbInterval"
+  | "hbTimeout"
+  | "hbFailCount"
+  | "maxChannels"
+  | "maxSubsPerChannel"
+  | "maxMsgs"
+  | "maxBytes"
+  | "maxAge"
+  | "maxInactivity"
+> & {
   /** @default "memory" */
   store?: "memory" | "file";
-  /** File store directory; a fresh temp directory (removed at dispose) when omitted. */
-  dir?: string;
-  hbInterval?: number;
-  hbTimeout?: number;
-  hbFailCount?: number;
-  maxChannels?: number;
-  maxSubsPerChannel?: number;
-  maxMsgs?: number;
-  maxBytes?: number;
-  maxAge?: number;
-  maxInactivity?: number;
   /** Embedded server's log level. @default "silent" (STAN_LOG_LEVEL overrides) */
-  logLevel?: "trace" | "debug" | "info" | "warn" | "error" | "silent";
-}
+  logLevel?: LogLevel;
+};
 
 /** A streaming server for a test, disposable with `await using`. */
 export interface StreamingServerHandle extends AsyncDisposable {
