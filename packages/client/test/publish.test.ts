@@ -41,6 +41,24 @@ describe("publish", () => {
     expect(last?.string()).toBe("m1999");
   });
 
+  it("writes a pipelined burst as pre-framed commands, in order, with every ack", async () => {
+    await using sc = await client(srv(), { maxPubAcksInflight: 4096 });
+    const nc = sc.nc as unknown as { stats(): { outMsgs: number } };
+    const ch = channel();
+    const before = nc.stats().outMsgs;
+    const acks: Promise<string>[] = [];
+    for (let i = 0; i < 3000; i++) acks.push((await sc.publishAsync(ch, `m${i}`)).acked);
+    expect(new Set(await Promise.all(acks)).size).toBe(3000);
+    // nats.js counts only what went through nc.publish(): the lone first publish, not the frames
+    expect(nc.stats().outMsgs - before).toBeLessThan(10);
+    await using sub = await sc.subscribe(ch, { startAt: "first", maxInflight: 4096 });
+    const got = await take(sub[Symbol.asyncIterator](), 3000);
+    expect(got.map((m) => m.string())).toEqual(Array.from({ length: 3000 }, (_, i) => `m${i}`));
+    expect(got.map((m) => m.sequence)).toEqual(
+      Array.from({ length: 3000 }, (_, i) => BigInt(i + 1)),
+    );
+  });
+
   it.each([
     ["", /non-empty/],
     ["foo.*", /wildcards/],

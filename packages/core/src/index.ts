@@ -31,6 +31,7 @@ export {
   StanSubscriptionError,
   StanTimeoutError,
 } from "./errors.js";
+export { FrameWriter } from "./frames.js";
 export { createInbox, Nuid, nuid } from "./nuid.js";
 export type {
   ReconnectOptions,

@@ -36,6 +36,7 @@ import {
   StanSubscriptionError,
   StanTimeoutError,
 } from "./errors.js";
+import { FrameWriter } from "./frames.js";
 import { createInbox, nuid } from "./nuid.js";
 import {
   isNoResponders,
@@ -67,6 +68,11 @@ export interface SessionOptions {
    * subscriptions and re-send unacknowledged publishes. `false` ends the session instead.
    */
   reconnect?: ReconnectOptions | false | undefined;
+  /**
+   * Write batched publishes and acks as pre-framed PUB commands when the connection is a
+   * nats.js one (default); `false` always goes through `nc.publish()`.
+   */
+  framedWrites?: boolean | undefined;
 }
 
 /** How a lost session heals itself. */
@@ -218,6 +224,8 @@ export class Session {
   private outCount = 0;
   private outBytes = 0;
   private outScheduled = false;
+  /** Writes the outbox as one pre-framed command when `nc` is a nats.js connection (frames.ts). */
+  private readonly frames: FrameWriter | undefined;
   private readonly flushOutbox = (): void => {
     this.outScheduled = false;
     this.flushOut();
@@ -234,6 +242,7 @@ export class Session {
     this.clientIdField = encodeConstField(1, opts.clientId);
     this.connIdField = encodeConstField(6, this.connId);
     this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    this.frames = opts.framedWrites === false ? undefined : FrameWriter.for(nc);
   }
 
   /** Opens a session: registers with the streaming server and starts pings. */
@@ -792,6 +801,17 @@ export class Session {
     this.outCount = 0;
     this.outBytes = 0;
     const open = this.state === "open";
+    const frames = this.frames;
+    if (open && frames?.usable) {
+      // one command for the whole outbox (see frames.ts); nothing here can throw per message
+      for (let i = 0; i < n; i++) {
+        const data = this.outData[i] as Uint8Array;
+        this.outData[i] = EMPTY;
+        frames.publish(this.outSubjects[i] as string, this.outOpts[i]?.reply ?? "", data);
+      }
+      frames.flush();
+      return;
+    }
     for (let i = 0; i < n; i++) {
       const subject = this.outSubjects[i] as string;
       const data = this.outData[i] as Uint8Array;
