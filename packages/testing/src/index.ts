@@ -5,7 +5,13 @@
  */
 
 export type { NatsServer, NatsServerOptions } from "./nats-server.js";
-export { findNatsServer, HarnessError, startNatsServer } from "./nats-server.js";
+export {
+  findNatsServer,
+  HarnessError,
+  probeNats,
+  processAlive,
+  startNatsServer,
+} from "./nats-server.js";
 export type { PackedPackage, PublicPackage } from "./pack.js";
 export { ensureBuilt, packPublicPackages, publicPackages } from "./pack.js";
 export type { StreamingMode, StreamingServerHandle, StreamingServerOptions } from "./streaming.js";

@@ -1,63 +1,48 @@
 import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { connect } from "nats";
 import { describe, expect, it } from "vitest";
-import { findNatsServer, HarnessError, startNatsServer } from "../src/index.js";
+import {
+  findNatsServer,
+  HarnessError,
+  probeNats,
+  processAlive,
+  startNatsServer,
+} from "../src/index.js";
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function roundTrip(url: string): Promise<string> {
-  const nc = await connect({ servers: url, reconnect: false });
-  try {
-    const sub = nc.subscribe("harness.echo", { max: 1 });
-    (async () => {
-      for await (const m of sub) m.respond(m.data);
-    })();
-    const reply = await nc.request("harness.echo", new TextEncoder().encode("ping"), {
-      timeout: 2000,
-    });
-    return new TextDecoder().decode(reply.data);
-  } finally {
-    await nc.close();
-  }
-}
-
+// Start, restart, kill -9, config text and the watchdog are @stan-ts/server's startNatsServer,
+// tested in packages/server/test/nats-process.test.ts; these test what the harness adds.
 describe("nats-server harness", () => {
-  it("starts on a free loopback port, restarts on the same port, and kill -9 leaves nothing", async () => {
-    const server = await startNatsServer();
-    const first = server.pid;
+  it("maxPayload and config text reach the server", async () => {
+    await using server = await startNatsServer({
+      maxPayload: 4096,
+      config: "server_name: harness-probe",
+    });
     expect(server.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
-    expect(await roundTrip(server.url)).toBe("ping");
-
-    const port = server.port;
-    await server.restart();
-    expect(server.port).toBe(port);
-    expect(server.pid).not.toBe(first);
-    expect(alive(first)).toBe(false);
-    expect(await roundTrip(server.url)).toBe("ping");
-
-    const second = server.pid;
-    await server.kill();
-    expect(server.running).toBe(false);
-    expect(alive(second)).toBe(false);
-    await server[Symbol.asyncDispose]();
+    const info = await probeNats(server.url);
+    expect(info.max_payload).toBe(4096);
+    expect(info.server_name).toBe("harness-probe");
   });
 
-  it("await using stops the server at the end of the scope", async () => {
-    let pid = -1;
-    {
-      await using server = await startNatsServer();
-      pid = server.pid;
-      expect(alive(pid)).toBe(true);
+  it("restarts on the same port; a restart that fails is a HarnessError", async () => {
+    await using server = await startNatsServer();
+    const port = server.port;
+    await server.stop();
+    const squatter = createServer();
+    squatter.listen(port, "127.0.0.1");
+    await once(squatter, "listening");
+    try {
+      const failed = await server.restart().catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(HarnessError);
+      expect((failed as HarnessError).message).toMatch(/exited \(\d+\) before ready/);
+    } finally {
+      squatter.close();
+      await once(squatter, "close");
     }
-    expect(alive(pid)).toBe(false);
+    await server.restart();
+    expect(server.port).toBe(port);
+    await probeNats(server.url);
   });
 
   it("a test process that dies without cleanup leaves no server behind", async () => {
@@ -81,21 +66,23 @@ describe("nats-server harness", () => {
         reject(new Error(`orphan fixture exited early (${code}): ${out}`)),
       );
     });
-    expect(alive(pid)).toBe(true);
+    expect(processAlive(pid)).toBe(true);
     const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     child.kill("SIGKILL"); // no exit hooks run: only the watchdog can clean up
     await gone;
     const deadline = Date.now() + 5000;
-    while (alive(pid) && Date.now() < deadline) {
+    while (processAlive(pid) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20)); // polling a PID: there is no event for another process's death
     }
-    expect(alive(pid)).toBe(false);
+    expect(processAlive(pid)).toBe(false);
   });
 
-  it("a missing binary fails with an actionable message", () => {
+  it("a missing binary fails with an actionable HarnessError", async () => {
+    const actionable = /apt-get install nats-server, or set NATS_SERVER_BIN/;
     expect(() => findNatsServer("/nonexistent/nats-server")).toThrow(HarnessError);
-    expect(() => findNatsServer("/nonexistent/nats-server")).toThrow(
-      /apt-get install nats-server, or set NATS_SERVER_BIN/,
-    );
+    expect(() => findNatsServer("/nonexistent/nats-server")).toThrow(actionable);
+    const failed = await startNatsServer({ bin: "/nonexistent/nats-server" }).catch((e) => e);
+    expect(failed).toBeInstanceOf(HarnessError);
+    expect((failed as HarnessError).message).toMatch(actionable);
   });
 });
