@@ -13,12 +13,13 @@ import { fork } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { arch, cpus, loadavg, platform, totalmem } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { streamingServer } from "@stan-ts/testing";
 import { build } from "esbuild";
-import { type Row, renderMarkdown, summarize } from "./lib/report.js";
+import { findChild, processCpuUs } from "./lib/proc.js";
+import { type Row, renderComparison, renderMarkdown, summarize } from "./lib/report.js";
 import type { ClientName, FigureKind, FigureName, Job, Sample, WorkerReply } from "./lib/types.js";
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -41,6 +42,8 @@ interface Figure {
 
 const WINDOW = 16_384;
 const PEERS: ClientName[] = ["stan-ts", "node-nats-streaming"];
+/** The clients that, against a binary, also publish to the embedded server (issue 6 point 4). */
+const COMPARED: ClientName[] = ["node-nats-streaming", "stan-ts", "stan-raw"];
 
 const FIGURES: Figure[] = [
   {
@@ -113,6 +116,8 @@ const FIGURES: Figure[] = [
 
 /** A measurement as stored in the results file. */
 interface Run {
+  /** Set on the runs against the embedded server that a binary-mode run adds for comparison. */
+  server?: "embedded";
   round: number;
   warmup: boolean;
   figure: FigureName;
@@ -266,6 +271,34 @@ async function main(): Promise<void> {
     `bench: ${srv.mode} server at ${srv.url} (cluster ${srv.clusterId}); ${machine.cpus} x ${machine.cpu}, Node ${machine.node}`,
   );
 
+  // CPU time of the streaming server: this process when embedded, the binary's /proc entry.
+  const binPid =
+    srv.mode === "binary"
+      ? findChild(basename(process.env.NATS_STREAMING_SERVER ?? ""))
+      : undefined;
+  const serverCpu = (): number | undefined => {
+    if (srv.mode === "embedded") {
+      const c = process.cpuUsage();
+      return c.user + c.system;
+    }
+    return binPid === undefined ? undefined : processCpuUs(binPid);
+  };
+
+  // Against a binary, the embedded server runs too, for issue 6 point 4: node-nats-streaming's
+  // publish throughput against both, alternating in the same rounds.
+  let embedded: Awaited<ReturnType<typeof streamingServer>> | undefined;
+  if (srv.mode === "binary" && !opts.smoke && figures.some((f) => f.name === "pub128")) {
+    const bin = process.env.NATS_STREAMING_SERVER;
+    delete process.env.NATS_STREAMING_SERVER;
+    try {
+      embedded = await streamingServer({ maxMsgs: 100_000, maxBytes: 512 * 2 ** 20 });
+    } finally {
+      process.env.NATS_STREAMING_SERVER = bin;
+    }
+    log(`bench: embedded server at ${embedded.url} too, for the server comparison`);
+  }
+  await using _embedded = embedded;
+
   const warmups = opts.smoke ? 0 : 1;
   const totalRounds = warmups + opts.rounds;
   const timeoutMs = opts.smoke ? 30_000 : 300_000;
@@ -305,12 +338,26 @@ async function main(): Promise<void> {
       const order = [...f.clients.slice(shift), ...f.clients.slice(0, shift)];
       for (const client of order) {
         const subject = f.name === "replay" ? replaySubject : `bench.${runId}.${f.name}.${client}`;
-        const cpu0 = process.cpuUsage();
+        const cpu0 = serverCpu();
         const sample = await runChild(job(f, client, subject, count), timeoutMs, profileDir);
-        const cpu = process.cpuUsage(cpu0);
-        if (srv.mode === "embedded") sample.serverCpuUs = cpu.user + cpu.system;
+        const cpu1 = serverCpu();
+        if (cpu0 !== undefined && cpu1 !== undefined) sample.serverCpuUs = cpu1 - cpu0;
         runs.push({ round, warmup, figure: f.name, client, sample });
         log(`[${label}] ${f.name.padEnd(6)} ${client.padEnd(19)} ${describe(sample, f.kind)}`);
+      }
+      if (embedded && f.name === "pub128") {
+        for (const client of COMPARED) {
+          const j = { ...job(f, client, `bench.${runId}.cmp.${client}`, count), url: embedded.url };
+          j.clusterId = embedded.clusterId;
+          const cpu0 = process.cpuUsage();
+          const sample = await runChild(j, timeoutMs, undefined);
+          const cpu = process.cpuUsage(cpu0);
+          sample.serverCpuUs = cpu.user + cpu.system;
+          runs.push({ server: "embedded", round, warmup, figure: f.name, client, sample });
+          log(
+            `[${label}] ${f.name.padEnd(6)} ${client.padEnd(19)} ${describe(sample, f.kind)} (embedded)`,
+          );
+        }
       }
     }
   }
@@ -323,7 +370,8 @@ async function main(): Promise<void> {
     log(`bench: server profile in ${relative(repoRoot, file)}`);
   }
 
-  const measured = runs.filter((r) => !r.warmup);
+  const measured = runs.filter((r) => !r.warmup && !r.server);
+  const compared = runs.filter((r) => !r.warmup && r.server === "embedded");
   const rows: Row[] = summarize(
     figures.map((f) => ({
       name: f.name,
@@ -351,6 +399,7 @@ async function main(): Promise<void> {
   const file = join(resultsDir, `${stamp}.json`);
   writeFileSync(file, `${JSON.stringify({ meta, figures, rows, runs }, null, 2)}\n`);
   process.stdout.write(renderMarkdown(meta, rows));
+  if (compared.length > 0) process.stdout.write(renderComparison(measured, compared));
   log(`bench: done in ${elapsedS.toFixed(1)} s; results in ${relative(repoRoot, file)}`);
 }
 

@@ -186,3 +186,42 @@ export function renderMarkdown(meta: ReportMeta, rows: Row[]): string {
   );
   return out.join("\n");
 }
+
+/**
+ * Against a binary, the same publish test (pub128) against the embedded server in the same
+ * rounds: issue 6 point 4 (node-nats-streaming's publish throughput against the embedded
+ * server >= against the real one), with the other publishers for context.
+ */
+export function renderComparison(binaryRuns: RunInfo[], embeddedRuns: RunInfo[]): string {
+  const pick = (runs: RunInfo[], c: ClientName, metric: Metric): Spread =>
+    spread(
+      runs
+        .filter((r) => r.figure === "pub128" && r.client === c)
+        .map((r) => value(r.sample, metric)),
+    );
+  const out: string[] = [
+    "",
+    "Server comparison, same rounds: async publish 100k x 128 B, window 16k, against nats-streaming-server (binary) and @stan-ts/server (embedded, memory store).",
+    "",
+    "| client | binary: msgs/s | embedded: msgs/s | embedded / binary | binary: server CPU per msg (us) | embedded: server CPU per msg (us) |",
+    "|---|---:|---:|---:|---:|---:|",
+  ];
+  const clients = [...new Set(embeddedRuns.map((r) => r.client))];
+  for (const c of clients) {
+    const b = pick(binaryRuns, c, "msgsPerSec");
+    const e = pick(embeddedRuns, c, "msgsPerSec");
+    out.push(
+      `| ${c} | ${cell(b, "msgs/s")} | ${cell(e, "msgs/s")} | ${(e.median / b.median).toFixed(2)}x | ${cell(pick(binaryRuns, c, "serverCpuPerMsg"), "us")} | ${cell(pick(embeddedRuns, c, "serverCpuPerMsg"), "us")} |`,
+    );
+  }
+  const nb = pick(binaryRuns, "node-nats-streaming", "msgsPerSec").median;
+  const ne = pick(embeddedRuns, "node-nats-streaming", "msgsPerSec").median;
+  if (Number.isFinite(nb) && Number.isFinite(ne)) {
+    out.push(
+      "",
+      `Issue 6 point 4: node-nats-streaming publish->PubAck against the embedded server ${num(ne, "msgs/s")} msgs/s vs ${num(nb, "msgs/s")} against the binary: ${ne >= nb ? "**holds**" : "**misses**"} (${(ne / nb).toFixed(2)}x).`,
+    );
+  }
+  out.push("");
+  return out.join("\n");
+}
