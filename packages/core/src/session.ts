@@ -134,6 +134,8 @@ interface PendingPub {
   resolve: (guid: string) => void;
   reject: (err: Error) => void;
   deadline: number;
+  /** Set for a pipelined publish (the caller may ignore it): its rejection is marked handled. */
+  acked: Promise<string> | undefined;
 }
 
 /** A publish that was sent: its guid and the promise of its PubAck. */
@@ -168,6 +170,9 @@ const defer: (fn: () => void) => void =
     : (fn) => {
         setTimeout(fn, 0);
       };
+
+/** Subscription requests in flight at once while a healed session re-creates its subscriptions. */
+const RESUBSCRIBE_CONCURRENCY = 16;
 
 /** The outbox is handed to NATS at once when it holds this many messages or bytes. */
 const OUTBOX_MAX_MSGS = 512;
@@ -525,34 +530,57 @@ export class Session {
       count++;
     }
     if (count > 0) this.emit({ type: "republished", count });
-    for (const sub of [...this.subs]) {
-      if (this.state !== "open") return;
-      try {
-        await sub.resubscribe();
-        this.emit({
-          type: "resubscribed",
-          subject: sub.params.subject,
-          durableName: sub.params.durableName,
-          queue: sub.params.queue,
-        });
-      } catch (err) {
-        if (this.state !== "open") return;
-        const error = err as StanError;
-        if (isTransientResubscribeError(error)) {
-          // The server went away (or forgot this client) while the session was being
-          // restored: heal again and re-create every subscription, rather than give one up.
-          this.lose(`stan: resubscribe failed: ${error.message}`, error);
-          return;
-        }
-        this.subs.delete(sub);
-        this.emit({ type: "resubscribe-failed", subject: sub.params.subject, error });
-        sub.terminate(error);
+    // Subscriptions are re-created concurrently (a bounded number of requests at a time), so
+    // a client with many of them heals in a few round trips rather than one per subscription.
+    // After a transient failure no new request starts, and the session is lost again only
+    // once those in flight have settled: none of them can then land in the next session.
+    const subs = [...this.subs];
+    let next = 0;
+    let transient: StanError | undefined;
+    const worker = async (): Promise<void> => {
+      while (next < subs.length && this.state === "open" && !transient) {
+        const error = await this.resubscribe(subs[next++] as CoreSubscription);
+        transient ??= error;
       }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(RESUBSCRIBE_CONCURRENCY, subs.length) }, worker),
+    );
+    if (transient && this.state === "open") {
+      // The server went away (or forgot this client) while the session was being restored:
+      // heal again and re-create every subscription, rather than give one up.
+      this.lose(`stan: resubscribe failed: ${transient.message}`, transient);
+      return;
     }
     if (this.state !== "open") return;
     this.wakeReopen();
     this.wakeWaiters();
     this.emit({ type: "reconnected", attempts });
+  }
+
+  /**
+   * Re-creates one subscription after a heal. Returns a transient error (the server is gone
+   * or forgot this client) for the caller to heal again; any other failure ends `sub`.
+   */
+  private async resubscribe(sub: CoreSubscription): Promise<StanError | undefined> {
+    try {
+      await sub.resubscribe();
+      if (this.state !== "open") return undefined;
+      this.emit({
+        type: "resubscribed",
+        subject: sub.params.subject,
+        durableName: sub.params.durableName,
+        queue: sub.params.queue,
+      });
+    } catch (err) {
+      if (this.state !== "open") return undefined;
+      const error = err as StanError;
+      if (isTransientResubscribeError(error)) return error;
+      this.subs.delete(sub);
+      this.emit({ type: "resubscribe-failed", subject: sub.params.subject, error });
+      sub.terminate(error);
+    }
+    return undefined;
   }
 
   private wakeReopen(): void {
@@ -582,7 +610,10 @@ export class Session {
   private shutdown(error: StanConnectionError): void {
     this.stopPings();
     this.stopSweep();
-    for (const p of this.pending.values()) p.reject(error);
+    for (const p of this.pending.values()) {
+      p.acked?.catch(noop);
+      p.reject(error);
+    }
     this.pending.clear();
     for (const w of this.roomWaiters.splice(0)) w();
     this.wakeReopen();
@@ -678,7 +709,10 @@ export class Session {
   private sent(subject: string, data: Uint8Array, call: CallOptions | undefined): SentPublish {
     const guid = nuid.next();
     const acked = this.sendNow(subject, data, call, guid);
-    acked.catch(noop); // observed by whoever awaits it; never an unhandled rejection here
+    // Whoever awaits `acked` observes a failure; one who ignores it must not get an
+    // unhandled rejection, so settle() marks it handled before it rejects.
+    const entry = this.pending.get(guid);
+    if (entry) entry.acked = acked;
     return { guid, acked };
   }
 
@@ -741,7 +775,7 @@ export class Session {
     const custom = call?.timeout !== undefined;
     const deadline = Date.now() + (custom ? (call?.timeout as number) : this.opts.pubAckTimeout);
     const promise = new Promise<string>((resolve, reject) => {
-      this.pending.set(guid, { guid, subject, data, resolve, reject, deadline });
+      this.pending.set(guid, { guid, subject, data, resolve, reject, deadline, acked: undefined });
     });
     if (custom) this.customDeadlines++;
     this.startSweep(custom ? (call?.timeout as number) : this.opts.pubAckTimeout);
@@ -864,8 +898,10 @@ export class Session {
     const p = this.pending.get(guid);
     if (!p) return;
     this.pending.delete(guid);
-    if (error) p.reject(error);
-    else p.resolve(guid);
+    if (error) {
+      p.acked?.catch(noop);
+      p.reject(error);
+    } else p.resolve(guid);
     if (this.roomWaiters.length > 0) this.wakeWaiters();
     if (this.pending.size === 0) this.stopSweep();
   }

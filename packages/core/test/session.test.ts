@@ -1,4 +1,11 @@
-import { encode, StartPosition, SubscriptionResponseSchema } from "@stan-ts/proto";
+import {
+  decode,
+  encode,
+  StartPosition,
+  SubscriptionRequestSchema,
+  SubscriptionResponseSchema,
+  UnsubscribeRequestSchema,
+} from "@stan-ts/proto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   ErrorCode,
@@ -333,6 +340,103 @@ describe("Session (engine) against a precise fake", () => {
     expect(sub.isEnded).toBe(false);
     expect(sub.ackInbox).toBe(`_ACK.${requests}`);
     expect(server.connects).toBe(3);
+  });
+
+  const subParams = (subject: string) => ({
+    subject,
+    durableName: `d-${subject}`,
+    maxInflight: 8,
+    ackWaitSecs: 30,
+    startPosition: StartPosition.First,
+  });
+  const noSink = { deliver: () => {}, end: () => {} };
+
+  it("a healed session re-creates its subscriptions concurrently, a bounded number at a time", async () => {
+    const { nc, session, server, events } = await setup({
+      pingInterval: 50,
+      pingMaxOut: 2,
+      reconnect: { initialDelay: 10, maxDelay: 20 },
+    });
+    // Answered at once while subscribing; while healing, held until 16 are outstanding (or
+    // all that remain), so sequential resubscribes would never be answered.
+    let healing = false;
+    let answered = 0;
+    let maxOutstanding = 0;
+    const held: string[] = [];
+    const answer = (reply: string) => {
+      answered++;
+      nc.publish(reply, encode(SubscriptionResponseSchema, { ackInbox: `_ACK.${answered}` }));
+    };
+    nc.subscribe("_STAN.sub.test-cluster", {
+      callback: (_e, m) => {
+        if (!m.reply) return;
+        if (!healing) return answer(m.reply);
+        held.push(m.reply);
+        maxOutstanding = Math.max(maxOutstanding, held.length);
+        if (held.length === Math.min(16, 40 - (answered - 40))) {
+          for (const r of held.splice(0)) answer(r);
+        }
+      },
+    });
+    const subs = [];
+    for (let i = 0; i < 40; i++) subs.push(await session.subscribe(subParams(`s${i}`), noSink));
+    healing = true;
+    server.stopPings();
+    await nextEvent(session, "disconnected");
+    server.answerPings();
+    await nextEvent(session, "reconnected");
+    expect(maxOutstanding).toBe(16);
+    expect(events.filter((e) => e.type === "resubscribed")).toHaveLength(40);
+    expect(subs.every((s) => !s.isEnded)).toBe(true);
+  });
+
+  it("a transient resubscribe failure heals again only once the other requests in flight settled", async () => {
+    const { nc, session, server, events } = await setup({
+      connectTimeout: 100,
+      pingInterval: 50,
+      pingMaxOut: 2,
+      reconnect: { initialDelay: 10, maxDelay: 20 },
+    });
+    let healing = false;
+    let n = 0;
+    let heldB: string | undefined;
+    const answer = (reply: string) =>
+      nc.publish(reply, encode(SubscriptionResponseSchema, { ackInbox: `_ACK.${++n}` }));
+    nc.subscribe("_STAN.sub.test-cluster", {
+      callback: (_e, m) => {
+        if (!m.reply) return;
+        const subject = decode(SubscriptionRequestSchema, m.data).subject;
+        if (!healing) return answer(m.reply);
+        if (subject === "a") return; // never answered: times out, a transient failure
+        heldB = m.reply; // answered once a's request has timed out
+      },
+    });
+    let disconnectsWhenBAnswered = -1;
+    nc.subscribe("_STAN.subclose.test-cluster", {
+      callback: (_e, m) => {
+        // the best-effort close of a's timed-out request: b is still in flight
+        if (decode(UnsubscribeRequestSchema, m.data).subject !== "a" || !heldB) return;
+        disconnectsWhenBAnswered = events.filter((e) => e.type === "disconnected").length;
+        healing = false;
+        answer(heldB);
+      },
+    });
+    const a = await session.subscribe(subParams("a"), noSink);
+    const b = await session.subscribe(subParams("b"), noSink);
+    healing = true;
+    server.stopPings();
+    await nextEvent(session, "disconnected");
+    server.answerPings();
+    const again = (await nextEvent(session, "disconnected")) as Extract<
+      SessionEvent,
+      { type: "disconnected" }
+    >;
+    expect(again.error.message).toBe("stan: resubscribe failed: stan: subscribe request timeout");
+    // b's request was answered before the session was lost again, not dropped by it
+    expect(disconnectsWhenBAnswered).toBe(1);
+    await nextEvent(session, "reconnected");
+    expect(a.isEnded || b.isEnded).toBe(false);
+    expect(events.some((e) => e.type === "resubscribe-failed")).toBe(false);
   });
 
   it("healing gives up after maxAttempts and then fails everything once", async () => {
