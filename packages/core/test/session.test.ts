@@ -79,6 +79,29 @@ describe("Session (engine) against a precise fake", () => {
     expect(session.pendingPublishes).toBe(0);
   });
 
+  it("a pipelined publish whose ack fails and that nobody awaits is no unhandled rejection", async () => {
+    const { session, server } = await setup();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      server.mode = "error";
+      await session.send("a", data); // its `acked` is never looked at
+      // acks come in order: once this one is refused, so was the ignored one
+      await expect(session.publish("a", data)).rejects.toBeInstanceOf(StanServerError);
+      server.mode = "hold";
+      await session.send("a", data); // ignored too, rejected by close()
+      expect(session.pendingPublishes).toBe(1);
+      await session.close();
+      expect(session.pendingPublishes).toBe(0);
+      // Node reports unhandled rejections once the microtask queue is empty: after this turn
+      await new Promise<void>((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   it("a PubAck error rejects with the server's text", async () => {
     const { session, server } = await setup();
     server.mode = "error";
