@@ -2,7 +2,10 @@
  * Summarizes `.cpuprofile` files (from `pnpm bench --profile` or `node --cpu-prof`): self time
  * and total (inclusive) time per function, heaviest first.
  *
- *   pnpm exec tsx bench/profile-summary.ts <file.cpuprofile> [--top N] [--filter text]
+ *   pnpm exec tsx bench/profile-summary.ts <file.cpuprofile> [--top N] [--filter text] [--group]
+ *
+ * `--group` sums self time by where the code comes from (nats.js, stan-ts, the Node.js
+ * runtime, socket writes, GC, idle): the "what limits it" view of a profile.
  */
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
@@ -78,13 +81,83 @@ export function summarizeProfile(p: Profile): { entries: Map<string, Entry>; tot
   return { entries, totalUs };
 }
 
+/** Where a sampled frame's code comes from, for `--group`. */
+export function category(f: CallFrame): string {
+  const url = f.url;
+  const name = f.functionName;
+  if (!url) {
+    if (name === "(garbage collector)") return "garbage collection";
+    if (name === "(idle)") return "idle (waiting for the network)";
+    if (name === "(program)") return "V8 (compiler, runtime)";
+    if (/^(writeBuffer|writev|writeUtf8String|writeLatin1String)$/.test(name))
+      return "socket writes (syscalls)";
+    return "native (other)";
+  }
+  if (/node-nats-streaming|google-protobuf/.test(url))
+    return "node-nats-streaming (and its nats 1.x)";
+  if (/\/nats\/lib\/|\/nats@1|\/nats\/index/.test(url)) return "nats.js (parser, protocol, writes)";
+  if (url.startsWith("node:")) return "Node.js runtime (buffers, streams, timers)";
+  if (/packages\/server\//.test(url)) return "@stan-ts/server";
+  if (/packages\/core\//.test(url)) return "@stan-ts/core (engine, codecs, frames)";
+  if (/packages\/(client|proto)\//.test(url)) return "stan-ts (client)";
+  if (/bench\/results\/\.(build|cc)\//.test(url))
+    return "stan-ts (bundled: client, core, bench loop)";
+  if (/node_modules/.test(url)) return "other packages";
+  return "other";
+}
+
+const HELPERS = new Set(["Node.js runtime (buffers, streams, timers)", "native (other)"]);
+
+/** Self time per {@link category}; runtime helpers are charged to their nearest library caller. */
+export function groupProfile(p: Profile): { groups: Map<string, number>; totalUs: number } {
+  const byId = new Map<number, ProfileNode>();
+  for (const n of p.nodes) byId.set(n.id, n);
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const groups = new Map<string, number>();
+  let totalUs = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    const id = p.samples[i] as number;
+    const dt = p.timeDeltas[i] ?? 0;
+    totalUs += dt;
+    const node = byId.get(id);
+    if (!node) continue;
+    // Runtime helpers (Buffer.subarray, stream plumbing) count for the library that called them.
+    let c = category(node.callFrame);
+    for (let up = parent.get(id); up !== undefined && HELPERS.has(c); up = parent.get(up)) {
+      const caller = byId.get(up);
+      if (!caller) break;
+      const cc = category(caller.callFrame);
+      if (!HELPERS.has(cc)) c = cc;
+    }
+    groups.set(c, (groups.get(c) ?? 0) + dt);
+  }
+  return { groups, totalUs };
+}
+
 function main(): void {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { top: { type: "string", default: "25" }, filter: { type: "string" } },
+    options: {
+      top: { type: "string", default: "25" },
+      filter: { type: "string" },
+      group: { type: "boolean", default: false },
+    },
   });
   const top = Number(values.top);
   for (const file of positionals) {
+    if (values.group) {
+      const { groups, totalUs } = groupProfile(JSON.parse(readFileSync(file, "utf8")) as Profile);
+      const busy = totalUs - (groups.get("idle (waiting for the network)") ?? 0);
+      process.stdout.write(
+        `\n${file}: ${(totalUs / 1000).toFixed(0)} ms sampled, ${(busy / 1000).toFixed(0)} ms busy\n  share of busy time  where\n`,
+      );
+      for (const [name, us] of [...groups].sort((a, b) => b[1] - a[1])) {
+        if (name.startsWith("idle")) continue;
+        process.stdout.write(`${((us / busy) * 100).toFixed(1).padStart(8)}%  ${name}\n`);
+      }
+      continue;
+    }
     const { entries, totalUs } = summarizeProfile(
       JSON.parse(readFileSync(file, "utf8")) as Profile,
     );
