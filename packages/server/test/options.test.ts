@@ -1,6 +1,5 @@
 import { StartPosition } from "@stan-ts/proto";
-import { startServer } from "@stan-ts/server";
-import { startNatsServer, streamingMode, streamingServer } from "@stan-ts/testing";
+import { streamingMode, streamingServer } from "@stan-ts/testing";
 import { describe, expect, it } from "vitest";
 import { limitsResolver, subjectMatches } from "../src/limits.js";
 import { RawClient, STORES, uid } from "./helpers.js";
@@ -30,11 +29,9 @@ describe("per-channel limits", () => {
     expect(() => limitsResolver({ ...global, maxMsgs: -1 })).toThrow("maxMsgs must be >= 0");
   });
 
-  it.skipIf(streamingMode() !== "embedded")("applies to a running server", async () => {
-    await using nats = await startNatsServer();
-    await using server = await startServer({
-      natsUrl: nats.url,
-      logLevel: "silent",
+  // binary mode: the harness writes the limits as store_limits.channels in a config file (-sc)
+  it.skipIf(streamingMode() === "external")("applies to a running server", async () => {
+    await using server = await streamingServer({
       channels: { "small.*": { maxMsgs: 2, maxSubsPerChannel: 1 } },
     });
     const c = await RawClient.connect(server.url, server.clusterId, uid());
@@ -80,14 +77,9 @@ describe.skipIf(streamingMode() === "external").each(STORES)("%s store: maxInact
   });
 });
 
-describe.skipIf(streamingMode() !== "embedded")("replaceDurable", () => {
+describe.skipIf(streamingMode() === "external")("replaceDurable", () => {
   it("sub-closes the online durable and resumes it for the new request", async () => {
-    await using nats = await startNatsServer();
-    await using server = await startServer({
-      natsUrl: nats.url,
-      logLevel: "silent",
-      replaceDurable: true,
-    });
+    await using server = await streamingServer({ replaceDurable: true });
     const c = await RawClient.connect(server.url, server.clusterId, uid());
     const first = await c.subscribe("rd", { durableName: "d" });
     await c.publishMany("rd", 2);

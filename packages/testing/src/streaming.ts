@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -42,6 +42,8 @@ export type StreamingServerOptions = Pick<
   | "maxBytes"
   | "maxAge"
   | "maxInactivity"
+  | "channels"
+  | "replaceDurable"
 > & {
   /** @default "memory" */
   store?: "memory" | "file";
@@ -75,9 +77,39 @@ function ms(v: number): string {
   return `${Math.round(v)}ms`;
 }
 
-/** Flags for nats-streaming-server equivalent to the options. */
-function binaryArgs(o: StreamingServerOptions, clusterId: string, natsUrl: string): string[] {
+/**
+ * The `store_limits.channels` block of a nats-streaming-server config file for `channels`. In
+ * that file an explicit 0 means unlimited, so fields that are 0 (inherit, in our options) are
+ * left out, which is how the file says "inherit".
+ */
+function channelsConfig(channels: NonNullable<StreamingServerOptions["channels"]>): string {
+  const entries = Object.entries(channels).map(([key, l]) => {
+    const f: string[] = [];
+    const num = (name: string, v: number | undefined) => {
+      if (v) f.push(`${name}: ${Math.round(v)}`);
+    };
+    const dur = (name: string, v: number | undefined) => {
+      if (v) f.push(`${name}: "${v < 0 ? "-1ns" : ms(v)}"`);
+    };
+    num("max_msgs", l.maxMsgs);
+    num("max_bytes", l.maxBytes);
+    dur("max_age", l.maxAge);
+    num("max_subs", l.maxSubsPerChannel);
+    dur("max_inactivity", l.maxInactivity);
+    return `      ${JSON.stringify(key)}: { ${f.join(", ")} }`;
+  });
+  return `streaming {\n  store_limits {\n    channels: {\n${entries.join("\n")}\n    }\n  }\n}\n`;
+}
+
+/** Flags for nats-streaming-server equivalent to the options (`configFile` for `channels`). */
+function binaryArgs(
+  o: StreamingServerOptions,
+  clusterId: string,
+  natsUrl: string,
+  configFile: string | undefined,
+): string[] {
   const a = ["-cid", clusterId, "-ns", natsUrl, "-store", o.store ?? "memory"];
+  if (configFile) a.push("-sc", configFile);
   if (o.dir) a.push("-dir", o.dir);
   if (o.hbInterval !== undefined) a.push("-hbi", ms(o.hbInterval));
   if (o.hbTimeout !== undefined) a.push("-hbt", ms(o.hbTimeout));
@@ -88,41 +120,59 @@ function binaryArgs(o: StreamingServerOptions, clusterId: string, natsUrl: strin
   if (o.maxBytes !== undefined) a.push("-mb", String(o.maxBytes));
   if (o.maxAge !== undefined) a.push("-ma", ms(o.maxAge));
   if (o.maxInactivity !== undefined) a.push("-mi", ms(o.maxInactivity));
+  if (o.replaceDurable) a.push("--replace_durable=true");
   return a;
 }
 
+/**
+ * Spawns nats-streaming-server and resolves once its log says it is ready. A watchdog shell
+ * SIGKILLs it if this process dies; the watchdog is disarmed as soon as the server exits, so it
+ * can never kill a recycled PID. A server that does not become ready is killed, not left behind.
+ */
 async function startBinary(bin: string, args: string[]): Promise<ChildProcess> {
   const child = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let watchdog: ChildProcess | undefined;
   if (child.pid !== undefined) {
-    spawn("sh", ["-c", `read _ ; kill -9 ${child.pid} 2>/dev/null`], {
+    watchdog = spawn("sh", ["-c", `read _ ; kill -9 ${child.pid} 2>/dev/null`], {
       stdio: ["pipe", "ignore", "ignore"],
-    }).unref();
+    });
+    watchdog.unref();
   }
-  let log = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new HarnessError(`not ready:\n${log}`)), 15_000);
-    child.once("error", (e) => reject(new HarnessError(`${bin}: ${e.message}`)));
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new HarnessError(`nats-streaming-server exited (${code}):\n${log}`));
-    });
-    child.stderr?.setEncoding("utf8");
-    child.stderr?.on("data", (c: string) => {
-      log += c;
-      if (log.includes("Streaming Server is ready")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
+  child.once("exit", () => {
+    watchdog?.kill("SIGKILL");
+    watchdog = undefined;
   });
-  child.removeAllListeners("exit");
-  child.stderr?.removeAllListeners("data");
+  let log = "";
+  let timer: NodeJS.Timeout | undefined;
+  let onExit: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new HarnessError(`not ready after 15s:\n${log}`)), 15_000);
+      onExit = (code, signal) =>
+        reject(new HarnessError(`nats-streaming-server exited (${code ?? signal}):\n${log}`));
+      child.once("exit", onExit);
+      child.once("error", (e) => reject(new HarnessError(`${bin}: ${e.message}`)));
+      child.stderr?.setEncoding("utf8");
+      child.stderr?.on("data", (c: string) => {
+        log += c;
+        if (log.includes("Streaming Server is ready")) resolve();
+      });
+    });
+  } catch (err) {
+    await stopChild(child, "SIGKILL");
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    if (onExit) child.off("exit", onExit);
+    child.stderr?.removeAllListeners("data");
+  }
   child.stderr?.resume();
   return child;
 }
 
 async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  if (!child || child.pid === undefined) return;
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const done = new Promise<void>((r) => child.once("exit", () => r()));
   child.kill(signal);
   await done;
@@ -167,14 +217,31 @@ export async function streamingServer(
     tempDir = mkdtempSync(join(tmpdir(), "stan-ts-store-"));
     opts.dir = tempDir;
   }
-  const nats = await startNatsServer();
+  let configDir: string | undefined;
+  let configFile: string | undefined;
+  if (mode === "binary" && opts.channels && Object.keys(opts.channels).length > 0) {
+    configDir = mkdtempSync(join(tmpdir(), "stan-ts-conf-"));
+    configFile = join(configDir, "stan.conf");
+    writeFileSync(configFile, channelsConfig(opts.channels));
+  }
+  const removeTemp = (): void => {
+    if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+    if (configDir) rmSync(configDir, { recursive: true, force: true });
+  };
+  let nats: NatsServer;
+  try {
+    nats = await startNatsServer();
+  } catch (err) {
+    removeTemp();
+    throw err;
+  }
   let embedded: StreamingServer | undefined;
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
     if (mode === "binary") {
       child = await startBinary(
         process.env.NATS_STREAMING_SERVER ?? "",
-        binaryArgs(opts, clusterId, nats.url),
+        binaryArgs(opts, clusterId, nats.url, configFile),
       );
       return;
     }
@@ -196,6 +263,7 @@ export async function streamingServer(
     await launch();
   } catch (err) {
     await nats[Symbol.asyncDispose]();
+    removeTemp();
     throw err;
   }
   return {
@@ -220,7 +288,7 @@ export async function streamingServer(
     [Symbol.asyncDispose]: async () => {
       await stop();
       await nats[Symbol.asyncDispose]();
-      if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+      removeTemp();
     },
   };
 }
