@@ -10,6 +10,8 @@ async function adapter(name: ClientName): Promise<ClientAdapter> {
   switch (name) {
     case "stan-ts":
       return (await import("./clients/stan-ts.js")).stanTs;
+    case "stan-ts-batch":
+      return (await import("./clients/stan-ts.js")).stanTsBatch;
     case "node-nats-streaming":
       return (await import("./clients/node-nats-streaming.js")).nodeNatsStreaming;
     case "nats":

@@ -103,3 +103,17 @@ export const stanTs: ClientAdapter = {
     return meter.latency(lat, n);
   },
 };
+
+/** stan-ts publishing the whole run with one `publishBatch` call (publish figures only). */
+export const stanTsBatch: ClientAdapter = {
+  async publish(job, meter) {
+    const sc = await open(job);
+    const messages = new Array<Uint8Array>(job.count).fill(payload(job.size));
+    meter.start();
+    const { failures } = await sc.publishBatch(job.subject, messages);
+    meter.stop();
+    await sc.close();
+    if (failures.length > 0) throw failures[0]?.error;
+    return meter.throughput(job.count);
+  },
+};

@@ -1,7 +1,10 @@
 /** What the orchestrator (bench/run.ts) and a client child (bench/worker.ts) exchange. */
 
-/** The clients measured side by side. `stan-raw` is the server's own ceiling (see clients/stan-raw.ts). */
-export type ClientName = "stan-ts" | "node-nats-streaming" | "nats" | "stan-raw";
+/**
+ * The clients measured side by side. `stan-ts-batch` is stan-ts publishing with
+ * `publishBatch`; `stan-raw` is the server's own ceiling (see clients/stan-raw.ts).
+ */
+export type ClientName = "stan-ts" | "stan-ts-batch" | "node-nats-streaming" | "nats" | "stan-raw";
 
 /** The figures of issue 6. */
 export type FigureName = "pub128" | "pub1k" | "pub64k" | "sync" | "replay" | "e2e";

@@ -70,6 +70,10 @@ const expected: Record<string, RegExp[]> = {
     /^published 1024 messages, 1024 acks received$/m,
     /^replayed all 1024, last sequence #1024$/m,
   ],
+  "publish-batch": [
+    /^attempt 1: stored 10000 of 10000$/m,
+    /^last stored: #10000 \{"id":10000,"total":8\.5\}$/m,
+  ],
   "manual-acks": [
     /^got #1 task-1\ngot #2 task-2\ngot #3 task-3\ngot #2 task-2 \(redelivery #1\)$/m,
   ],

@@ -18,6 +18,7 @@
  */
 
 export type {
+  BatchOutcome,
   CallOptions,
   NatsConnectionLike,
   ReconnectOptions,

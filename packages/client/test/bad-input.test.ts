@@ -105,6 +105,13 @@ const cases: Case[] = [
     code: INV,
     message: /wildcards/,
   },
+  {
+    name: "publishBatch: wildcard",
+    run: (c) => c.sc.publishBatch("x.>", ["x"]),
+    error: A,
+    code: INV,
+    message: /wildcards/,
+  },
   // clientIDs and connect options
   {
     name: "connect: empty clientId",
@@ -248,6 +255,7 @@ const cases: Case[] = [
     [
       ["publish", (c: Ctx) => c.closed.publish(channel(), "x")],
       ["publishAsync", (c: Ctx) => c.closed.publishAsync(channel(), "x")],
+      ["publishBatch", (c: Ctx) => c.closed.publishBatch(channel(), ["x"])],
       ["subscribe", (c: Ctx) => c.closed.subscribe(channel())],
     ] as const
   ).map(

@@ -59,6 +59,36 @@ describe("publish", () => {
     );
   });
 
+  it("publishBatch stores a batch larger than the window in order, with one outcome", async () => {
+    await using sc = await client(srv(), { maxPubAcksInflight: 64 });
+    const ch = channel();
+    const items = Array.from({ length: 500 }, (_, i) => (i % 2 ? { n: i } : `m${i}`));
+    const { guids, failures } = await sc.publishBatch(ch, items);
+    expect(failures).toEqual([]);
+    expect(new Set(guids).size).toBe(500);
+    expect(sc.pendingPublishes).toBe(0);
+    await using sub = await sc.subscribe(ch, { startAt: "first", maxInflight: 500 });
+    const got = await take(sub[Symbol.asyncIterator](), 500);
+    expect(got.map((m) => (m.sequence % 2n ? m.string() : m.json()))).toEqual(items);
+  });
+
+  it("publishBatch refuses a batch with a bad payload before sending any of it", async () => {
+    await using sc = await client(srv());
+    const ch = channel();
+    const err = await sc.publishBatch(ch, ["ok", 1n, "never"]).catch((e) => e);
+    expect(err).toBeInstanceOf(StanArgumentError);
+    expect(err.message).toMatch(/not JSON-serializable/);
+    const big = new Uint8Array((sc.nc.info?.max_payload ?? 1024 * 1024) + 1);
+    const tooBig = await sc.publishBatch(ch, ["ok", big]).catch((e) => e);
+    expect(tooBig.code).toBe(ErrorCode.MaxPayloadExceeded);
+    // nothing of either batch was stored: the next message is the channel's first
+    await sc.publish(ch, "first");
+    await using sub = await sc.subscribe(ch, { startAt: "first" });
+    const [first] = await take(sub[Symbol.asyncIterator](), 1);
+    expect(first?.sequence).toBe(1n);
+    expect(first?.string()).toBe("first");
+  });
+
   it.each([
     ["", /non-empty/],
     ["foo.*", /wildcards/],

@@ -9,7 +9,7 @@ import { ErrorCode, StanProtocolError } from "./errors.js";
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder("utf-8", { fatal: false });
 
-function varintSize(n: number): number {
+export function varintSize(n: number): number {
   if (n < 0x80) return 1;
   if (n < 0x4000) return 2;
   if (n < 0x200000) return 3;

@@ -34,6 +34,7 @@ export {
 export { FrameWriter } from "./frames.js";
 export { createInbox, Nuid, nuid } from "./nuid.js";
 export type {
+  BatchOutcome,
   ReconnectOptions,
   SentPublish,
   SessionEvent,

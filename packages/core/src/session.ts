@@ -22,6 +22,7 @@ import {
   encodeAck,
   encodeConstField,
   encodePubMsg,
+  varintSize,
 } from "./codec.js";
 import {
   ErrorCode,
@@ -127,15 +128,51 @@ export interface SubscriptionSink {
   end(error?: StanError): void;
 }
 
+/** A publish awaiting its PubAck. Its outcome goes to a promise's resolvers or to a batch. */
 interface PendingPub {
   guid: string;
   subject: string;
   data: Uint8Array;
-  resolve: (guid: string) => void;
-  reject: (err: Error) => void;
+  resolve: ((guid: string) => void) | undefined;
+  reject: ((err: Error) => void) | undefined;
   deadline: number;
   /** Set for a pipelined publish (the caller may ignore it): its rejection is marked handled. */
   acked: Promise<string> | undefined;
+  /** The batch this publish belongs to, and its index there. */
+  batch: PublishBatch | undefined;
+  index: number;
+}
+
+/** The outcome of {@link Session.sendBatch}: one guid per message, and those not stored. */
+export interface BatchOutcome {
+  /** The guid each message was published with, in input order ("" for one never sent). */
+  readonly guids: readonly string[];
+  /** The messages that were not stored, by input index, in index order; empty when all were. */
+  readonly failures: ReadonlyArray<{ readonly index: number; readonly error: StanError }>;
+}
+
+/** Collects the outcomes of a batch's publishes; `done` resolves once every one is known. */
+class PublishBatch {
+  readonly guids: string[];
+  private readonly failures: Array<{ index: number; error: StanError }> = [];
+  private remaining: number;
+  private resolveDone!: (o: BatchOutcome) => void;
+  readonly done = new Promise<BatchOutcome>((resolve) => {
+    this.resolveDone = resolve;
+  });
+
+  constructor(size: number) {
+    this.guids = new Array<string>(size).fill("");
+    this.remaining = size;
+  }
+
+  settled(index: number, error: Error | undefined): void {
+    if (error) this.failures.push({ index, error: error as StanError });
+    if (--this.remaining === 0) {
+      this.failures.sort((a, b) => a.index - b.index);
+      this.resolveDone({ guids: this.guids, failures: this.failures });
+    }
+  }
 }
 
 /** A publish that was sent: its guid and the promise of its PubAck. */
@@ -155,6 +192,15 @@ interface ServerSubjects {
 }
 
 const noop = () => {};
+
+/** Reports a settled publish to whoever waits for it. */
+function finish(p: PendingPub, error: Error | undefined): void {
+  if (p.batch) p.batch.settled(p.index, error);
+  else if (error) {
+    p.acked?.catch(noop); // a pipelined publish's caller may ignore it: no unhandled rejection
+    p.reject?.(error);
+  } else p.resolve?.(p.guid);
+}
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -610,11 +656,9 @@ export class Session {
   private shutdown(error: StanConnectionError): void {
     this.stopPings();
     this.stopSweep();
-    for (const p of this.pending.values()) {
-      p.acked?.catch(noop);
-      p.reject(error);
-    }
+    const all = [...this.pending.values()];
     this.pending.clear();
+    for (const p of all) finish(p, error);
     for (const w of this.roomWaiters.splice(0)) w();
     this.wakeReopen();
     // Closing the connection ends iterations normally; losing it ends them with the error.
@@ -773,19 +817,22 @@ export class Session {
       );
     }
     const custom = call?.timeout !== undefined;
-    const deadline = Date.now() + (custom ? (call?.timeout as number) : this.opts.pubAckTimeout);
+    const timeout = custom ? (call?.timeout as number) : this.opts.pubAckTimeout;
+    const deadline = Date.now() + timeout;
     const promise = new Promise<string>((resolve, reject) => {
-      this.pending.set(guid, { guid, subject, data, resolve, reject, deadline, acked: undefined });
+      const entry: PendingPub = {
+        guid,
+        subject,
+        data,
+        resolve,
+        reject,
+        deadline,
+        acked: undefined,
+        batch: undefined,
+        index: 0,
+      };
+      this.track(entry, full, bytes, timeout, custom);
     });
-    if (custom) this.customDeadlines++;
-    this.startSweep(custom ? (call?.timeout as number) : this.opts.pubAckTimeout);
-    // While healing, it waits in `pending` and is sent once the session is back. A publish
-    // alone goes out at once (lowest latency); one among others in flight joins the outbox.
-    if (this.state === "open") {
-      if (this.outCount === 0 && this.pending.size === 1)
-        this.nc.publish(full, bytes, this.pubOpts);
-      else this.enqueue(full, bytes, this.pubOpts, guid);
-    }
     const signal = call?.signal;
     if (signal) {
       const onAbort = () => this.settle(guid, abortError(signal, "publish"));
@@ -796,6 +843,103 @@ export class Session {
       );
     }
     return promise;
+  }
+
+  /** Registers a publish as pending and sends it (or leaves it for the heal to send). */
+  private track(
+    entry: PendingPub,
+    full: string,
+    bytes: Uint8Array,
+    timeout: number,
+    custom: boolean,
+  ): void {
+    this.pending.set(entry.guid, entry);
+    if (custom) this.customDeadlines++;
+    this.startSweep(timeout);
+    // While healing, it waits in `pending` and is sent once the session is back. A publish
+    // alone goes out at once (lowest latency); one among others in flight joins the outbox.
+    if (this.state === "open") {
+      if (this.outCount === 0 && this.pending.size === 1)
+        this.nc.publish(full, bytes, this.pubOpts);
+      else this.enqueue(full, bytes, this.pubOpts, entry.guid);
+    }
+  }
+
+  /**
+   * Publishes every message of `datas` to one channel, within the same `maxPubAcksInflight`
+   * window as single publishes, and resolves once each one is stored or has failed: one
+   * promise for the whole batch instead of one per message. Every message is checked against
+   * max_payload before any is sent. A failure (ack timeout, server error, connection closed,
+   * the call aborted) is reported per message in {@link BatchOutcome.failures}; messages the
+   * batch never got to send fail with the error that stopped it.
+   */
+  async sendBatch(
+    subject: string,
+    datas: readonly Uint8Array[],
+    call?: CallOptions,
+  ): Promise<BatchOutcome> {
+    const closed = this.checkUsable();
+    if (closed) throw closed;
+    if (call?.signal?.aborted) throw abortError(call.signal, "publish");
+    const full = this.pubSubject(subject);
+    const n = datas.length;
+    if (n === 0) return { guids: [], failures: [] };
+    // The encoding around the data is the same for every message: learn it once.
+    const probe = encodePubMsg(this.clientIdField, nuid.next(), subject, EMPTY, this.connIdField);
+    for (let i = 0; i < n; i++) {
+      const len = (datas[i] as Uint8Array).length;
+      const size = probe.length + (len > 0 ? 1 + varintSize(len) + len : 0);
+      if (size > this.maxPayload) {
+        throw new StanArgumentError(
+          ErrorCode.MaxPayloadExceeded,
+          `stan: payload too large: message ${i} of the batch has ${len} bytes of data, making a ${size}-byte message, over the NATS server's max_payload of ${this.maxPayload}; nothing was sent`,
+        );
+      }
+    }
+    const batch = new PublishBatch(n);
+    const custom = call?.timeout !== undefined;
+    const timeout = custom ? (call?.timeout as number) : this.opts.pubAckTimeout;
+    let sent = 0;
+    const signal = call?.signal;
+    const onAbort = () => {
+      const error = abortError(signal as AbortSignal, "publish");
+      for (let i = 0; i < sent; i++) this.settle(batch.guids[i] as string, error);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      while (sent < n) {
+        if (!this.hasRoom()) {
+          await this.waitForRoom(call);
+          this.reserved--;
+        }
+        // As many as the window allows, in this turn.
+        const deadline = Date.now() + timeout;
+        do {
+          const guid = nuid.next();
+          const data = datas[sent] as Uint8Array;
+          batch.guids[sent] = guid;
+          const entry: PendingPub = {
+            guid,
+            subject,
+            data,
+            resolve: undefined,
+            reject: undefined,
+            deadline,
+            acked: undefined,
+            batch,
+            index: sent,
+          };
+          sent++;
+          const bytes = encodePubMsg(this.clientIdField, guid, subject, data, this.connIdField);
+          this.track(entry, full, bytes, timeout, custom);
+        } while (sent < n && this.hasRoom());
+      }
+    } catch (err) {
+      for (let i = sent; i < n; i++) batch.settled(i, err as Error); // never sent
+    }
+    const outcome = await batch.done;
+    signal?.removeEventListener("abort", onAbort);
+    return outcome;
   }
 
   /**
@@ -898,10 +1042,7 @@ export class Session {
     const p = this.pending.get(guid);
     if (!p) return;
     this.pending.delete(guid);
-    if (error) {
-      p.acked?.catch(noop);
-      p.reject(error);
-    } else p.resolve(guid);
+    finish(p, error);
     if (this.roomWaiters.length > 0) this.wakeWaiters();
     if (this.pending.size === 0) this.stopSweep();
   }

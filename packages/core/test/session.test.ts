@@ -13,6 +13,7 @@ import {
   type SessionEvent,
   type SessionOptions,
   StanAbortError,
+  StanArgumentError,
   StanConnectionError,
   type StanError,
   StanServerError,
@@ -100,6 +101,96 @@ describe("Session (engine) against a precise fake", () => {
     } finally {
       process.off("unhandledRejection", onUnhandled);
     }
+  });
+
+  describe("sendBatch", () => {
+    const until = async (cond: () => boolean) => {
+      while (!cond()) await new Promise<void>((r) => setImmediate(r));
+    };
+
+    it("publishes in order within the window and resolves once every message is stored", async () => {
+      const { session, server } = await setup({ maxPubAcksInflight: 16 });
+      server.mode = "hold";
+      const datas = Array.from({ length: 40 }, (_, i) => new Uint8Array([i]));
+      let done = false;
+      const batch = session.sendBatch("a", datas).finally(() => {
+        done = true;
+      });
+      await until(() => server.held.length === 16);
+      expect(session.pendingPublishes).toBe(16); // the window holds: 24 wait for room
+      for (let i = 0; i < 2; i++) {
+        server.release();
+        await until(() => server.held.length > 0);
+        expect(done).toBe(false);
+      }
+      server.mode = "ack";
+      server.release();
+      const { guids, failures } = await batch;
+      expect(failures).toEqual([]);
+      expect(new Set(guids).size).toBe(40);
+      expect(server.guids).toEqual(guids); // in input order, each once
+      expect(session.pendingPublishes).toBe(0);
+    });
+
+    it("reports each refused message by index instead of rejecting", async () => {
+      const { session, server } = await setup();
+      server.mode = "error";
+      const { guids, failures } = await session.sendBatch("a", [data, data, data]);
+      expect(failures.map((f) => f.index)).toEqual([0, 1, 2]);
+      expect(failures.every((f) => f.error instanceof StanServerError)).toBe(true);
+      expect(guids.every((g) => g.length === 22)).toBe(true);
+    });
+
+    it("checks every message against max_payload before sending any", async () => {
+      const { session, server, nc } = await setup();
+      const big = new Uint8Array(nc.info.max_payload);
+      const err = await session.sendBatch("a", [data, data, big]).catch((e) => e);
+      expect(err).toBeInstanceOf(StanArgumentError);
+      expect(err.code).toBe(ErrorCode.MaxPayloadExceeded);
+      expect(err.message).toMatch(
+        /^stan: payload too large: message 2 of the batch .*nothing was sent$/,
+      );
+      await new Promise<void>((r) => setImmediate(r));
+      expect(server.received).toBe(0);
+      expect(await session.sendBatch("a", [])).toEqual({ guids: [], failures: [] });
+    });
+
+    it("close fails the sent messages and the ones still waiting for room", async () => {
+      const { session, server } = await setup({ maxPubAcksInflight: 4 });
+      server.mode = "hold";
+      const batch = session.sendBatch(
+        "a",
+        Array.from({ length: 10 }, () => data),
+      );
+      await until(() => server.held.length === 4);
+      await session.close();
+      const { guids, failures } = await batch;
+      expect(failures.map((f) => f.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(failures.every((f) => f.error instanceof StanConnectionError)).toBe(true);
+      expect(failures[0]?.error.message).toBe("stan: connection closed");
+      expect(guids.filter((g) => g !== "")).toHaveLength(4); // the rest were never sent
+    });
+
+    it("an aborted batch fails what is unacknowledged or unsent with StanAbortError", async () => {
+      const { session, server } = await setup({ maxPubAcksInflight: 4 });
+      server.mode = "hold";
+      const ac = new AbortController();
+      const batch = session.sendBatch(
+        "a",
+        Array.from({ length: 10 }, () => data),
+        {
+          signal: ac.signal,
+        },
+      );
+      await until(() => server.held.length === 4);
+      server.release(2); // two are stored before the abort; two more are sent in their room
+      await until(() => server.held.length === 4);
+      ac.abort();
+      const { failures } = await batch;
+      expect(failures.map((f) => f.index)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(failures.every((f) => f.error instanceof StanAbortError)).toBe(true);
+      expect(session.pendingPublishes).toBe(0);
+    });
   });
 
   it("a PubAck error rejects with the server's text", async () => {
