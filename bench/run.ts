@@ -127,7 +127,7 @@ interface Run {
 
 function usage(): string {
   return [
-    "usage: pnpm bench [--smoke] [--rounds N] [--only <figure>[,<figure>]] [--profile]",
+    "usage: pnpm bench [--smoke] [--rounds N] [--only <figure>[,<figure>]] [--profile] [--node-flags='<flags for the client processes>']",
     `figures: ${FIGURES.map((f) => f.name).join(", ")}`,
     "server: embedded by default; NATS_STREAMING_SERVER=/path/to/binary or STAN_URL=nats://... (+ STAN_CLUSTER_ID)",
   ].join("\n");
@@ -140,6 +140,7 @@ function parse() {
       rounds: { type: "string" },
       only: { type: "string" },
       profile: { type: "boolean", default: false },
+      "node-flags": { type: "string" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -155,7 +156,8 @@ function parse() {
     if (!FIGURES.some((f) => f.name === o))
       throw new Error(`--only: unknown figure "${o}"\n${usage()}`);
   }
-  return { smoke: values.smoke, rounds, only, profile: values.profile };
+  const nodeFlags = values["node-flags"]?.split(/\s+/).filter(Boolean) ?? [];
+  return { smoke: values.smoke, rounds, only, profile: values.profile, nodeFlags };
 }
 
 const log = (line: string): void => {
@@ -194,10 +196,12 @@ async function bundleWorker(): Promise<string> {
 }
 
 let workerPath = "";
+/** `--node-flags`: extra Node.js flags for every client process (e.g. --max-semi-space-size=1). */
+let nodeFlags: string[] = [];
 
 /** Runs one job in a child process. */
 function runChild(job: Job, timeoutMs: number, profileDir: string | undefined): Promise<Sample> {
-  const execArgv: string[] = [];
+  const execArgv: string[] = [...nodeFlags];
   if (profileDir) {
     execArgv.push(
       "--cpu-prof",
@@ -237,6 +241,7 @@ function runChild(job: Job, timeoutMs: number, profileDir: string | undefined): 
 
 async function main(): Promise<void> {
   const opts = parse();
+  nodeFlags = opts.nodeFlags;
   const figures = FIGURES.filter((f) => !opts.only || opts.only.includes(f.name));
   const started = new Date();
   const stamp = started.toISOString().replace(/[:.]/g, "-");
