@@ -93,9 +93,9 @@ export function category(f: CallFrame): string {
       return "socket writes (syscalls)";
     return "native (other)";
   }
-  if (/node-nats-streaming|google-protobuf/.test(url))
-    return "node-nats-streaming (and its nats 1.x)";
-  if (/\/nats\/lib\/|\/nats@1|\/nats\/index/.test(url)) return "nats.js (parser, protocol, writes)";
+  if (/node-nats-streaming|google-protobuf/.test(url)) return "node-nats-streaming";
+  if (/\/nats@1\./.test(url)) return "nats 1.x (node-nats-streaming's NATS client)";
+  if (/\/nats\/lib\/|\/nats\/index/.test(url)) return "nats.js (parser, protocol, writes)";
   if (url.startsWith("node:")) return "Node.js runtime (buffers, streams, timers)";
   if (/packages\/server\//.test(url)) return "@stan-ts/server";
   if (/packages\/core\//.test(url)) return "@stan-ts/core (engine, codecs, frames)";
