@@ -1,3 +1,4 @@
+import { getHeapSpaceStatistics } from "node:v8";
 import { quantileSorted } from "./stats.js";
 import type { Meter, Sample } from "./types.js";
 
@@ -13,12 +14,27 @@ export function createMeter(): Meter {
   let cpu0: NodeJS.CpuUsage = { user: 0, system: 0 };
   let cpu: NodeJS.CpuUsage = { user: 0, system: 0 };
   let timer: ReturnType<typeof setInterval> | undefined;
+  let heapAtPeak: Sample["heapAtPeak"];
   const sample = (): void => {
     const rss = process.memoryUsage.rss();
-    if (rss > peak) peak = rss;
+    if (rss > peak) {
+      peak = rss;
+      // what the peak is made of (read only when a new peak is seen: this walks the heap spaces)
+      const m = process.memoryUsage();
+      const space = (name: string) =>
+        getHeapSpaceStatistics().find((x) => x.space_name === name)?.space_size ?? 0;
+      heapAtPeak = {
+        heapTotal: m.heapTotal,
+        heapUsed: m.heapUsed,
+        external: m.external,
+        newSpace: space("new_space"),
+        oldSpace: space("old_space"),
+      };
+    }
   };
   const base = (count: number): Sample => ({
     peakRss: peak,
+    heapAtPeak,
     startRss,
     maxRss: process.resourceUsage().maxRSS * 1024,
     elapsedMs: t1 - t0,

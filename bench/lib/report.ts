@@ -17,13 +17,25 @@ export interface RunInfo {
   sample: Sample;
 }
 
-type Metric = "msgsPerSec" | "peakRss" | "p50Us" | "p99Us" | "cpuPerMsg" | "serverCpuPerMsg";
+type Metric =
+  | "msgsPerSec"
+  | "peakRss"
+  | "heapNew"
+  | "heapOld"
+  | "p50Us"
+  | "p99Us"
+  | "cpuPerMsg"
+  | "serverCpuPerMsg";
 
 /** A metric's value in a sample, in the unit of its row. */
 function value(s: Sample, metric: Metric): number {
   switch (metric) {
     case "peakRss":
       return s.peakRss / 2 ** 20;
+    case "heapNew":
+      return s.heapAtPeak ? s.heapAtPeak.newSpace / 2 ** 20 : Number.NaN;
+    case "heapOld":
+      return s.heapAtPeak ? s.heapAtPeak.oldSpace / 2 ** 20 : Number.NaN;
     case "cpuPerMsg":
       return s.cpuUs / s.count;
     case "serverCpuPerMsg":
@@ -86,6 +98,12 @@ export function summarize(figures: FigureInfo[], runs: RunInfo[]): Row[] {
         ? [
             ["msgsPerSec", f.name === "replay" ? "msgs/s" : "msgs/s (acked)", "msgs/s"],
             ["peakRss", "peak RSS", "MB"],
+            ...(f.name === "pub128"
+              ? ([
+                  ["heapNew", "V8 young generation at the RSS peak", "MB"],
+                  ["heapOld", "V8 old space at the RSS peak", "MB"],
+                ] as Array<[Metric, string, string]>)
+              : []),
             ["cpuPerMsg", "client CPU per msg", "us"],
             ["serverCpuPerMsg", "server CPU per msg", "us"],
           ]

@@ -41,6 +41,10 @@ export interface Sample {
   maxUs?: number;
   /** Highest process.memoryUsage.rss() seen by the sampler during the measurement. */
   peakRss: number;
+  /** The V8 heap when that peak was seen (bytes; new and old space as reserved). */
+  heapAtPeak?:
+    | { heapTotal: number; heapUsed: number; external: number; newSpace: number; oldSpace: number }
+    | undefined;
   /** RSS once connected, before the measurement. */
   startRss: number;
   /** The kernel's peak RSS of the child (getrusage maxrss), for comparison. */
