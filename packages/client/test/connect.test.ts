@@ -72,9 +72,24 @@ describe("connect", () => {
       await using sc = await connect({ clusterId: srv().clusterId, clientId: uniqueId(), nc });
       const ch = channel();
       await sc.publish(ch, "v3");
-      await using sub = await sc.subscribe(ch, { startAt: "first" });
-      const [m] = await take(sub[Symbol.asyncIterator](), 1);
-      expect(m?.string()).toBe("v3");
+      // a pipelined burst and a batch take the pre-framed write path on a 3.x connection too
+      const before = nc.stats().outMsgs;
+      const acks: Promise<string>[] = [];
+      for (let i = 0; i < 300; i++) acks.push((await sc.publishAsync(ch, `a${i}`)).acked);
+      await Promise.all(acks);
+      const batch = await sc.publishBatch(
+        ch,
+        Array.from({ length: 300 }, (_, i) => `b${i}`),
+      );
+      expect(batch.failures).toEqual([]);
+      expect(nc.stats().outMsgs - before).toBeLessThan(10);
+      await using sub = await sc.subscribe(ch, { startAt: "first", maxInflight: 601 });
+      const got = await take(sub[Symbol.asyncIterator](), 601);
+      expect(got.map((m) => m.string())).toEqual([
+        "v3",
+        ...Array.from({ length: 300 }, (_, i) => `a${i}`),
+        ...Array.from({ length: 300 }, (_, i) => `b${i}`),
+      ]);
     } finally {
       await nc.close();
     }
