@@ -1,4 +1,5 @@
-const DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/** The 62 characters of a NUID, by value. */
+export const DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const DIGIT_CODES = Array.from(DIGITS, (c) => c.charCodeAt(0));
 const BASE = 62;
 const PREFIX_LEN = 12;

@@ -39,6 +39,7 @@ import {
 } from "./errors.js";
 import { FrameWriter } from "./frames.js";
 import { createInbox, nuid } from "./nuid.js";
+import { PendingQueue } from "./pending.js";
 import {
   isNoResponders,
   isRequestTimeout,
@@ -141,6 +142,8 @@ interface PendingPub {
   /** The batch this publish belongs to, and its index there. */
   batch: PublishBatch | undefined;
   index: number;
+  /** Its place in the pending queue (set by PendingQueue.add). */
+  seq: number;
 }
 
 /** The outcome of {@link Session.sendBatch}: one guid per message, and those not stored. */
@@ -192,6 +195,16 @@ interface ServerSubjects {
 }
 
 const noop = () => {};
+
+// One executor for every publish's promise: it hands the resolvers over through these two
+// variables (read right after `new Promise`, which runs it synchronously), so creating a
+// promise allocates no closure.
+let capturedResolve: ((guid: string) => void) | undefined;
+let capturedReject: ((err: Error) => void) | undefined;
+function captureResolvers(resolve: (guid: string) => void, reject: (err: Error) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
 
 /** Reports a settled publish to whoever waits for it. */
 function finish(p: PendingPub, error: Error | undefined): void {
@@ -245,7 +258,8 @@ export class Session {
   private readonly clientIdField: Uint8Array;
   private connIdField: Uint8Array;
   private readonly pubSubjects = new Map<string, string>();
-  private readonly pending = new Map<string, PendingPub>();
+  /** Publishes awaiting their PubAck, in send order; their guids come from it. */
+  private readonly pending = new PendingQueue<PendingPub>();
   private readonly roomWaiters: Array<() => void> = [];
   /** Slots promised to woken waiters that have not sent yet. */
   private reserved = 0;
@@ -567,7 +581,7 @@ export class Session {
     // First, synchronously: publishes made from now on (the session is open again) must not
     // overtake those that waited through the outage.
     let count = 0;
-    for (const p of this.pending.values()) {
+    for (const p of this.pending) {
       this.nc.publish(
         this.pubSubject(p.subject),
         encodePubMsg(this.clientIdField, p.guid, p.subject, p.data, this.connIdField),
@@ -656,7 +670,7 @@ export class Session {
   private shutdown(error: StanConnectionError): void {
     this.stopPings();
     this.stopSweep();
-    const all = [...this.pending.values()];
+    const all = [...this.pending];
     this.pending.clear();
     for (const p of all) finish(p, error);
     for (const w of this.roomWaiters.splice(0)) w();
@@ -711,7 +725,7 @@ export class Session {
   publish(subject: string, data: Uint8Array, call?: CallOptions): Promise<string> {
     if (this.hasRoom()) {
       try {
-        return this.sendNow(subject, data, call, nuid.next());
+        return this.sendNow(subject, data, call, this.pending.nextGuid(), false);
       } catch (err) {
         return Promise.reject(err);
       }
@@ -751,13 +765,10 @@ export class Session {
   }
 
   private sent(subject: string, data: Uint8Array, call: CallOptions | undefined): SentPublish {
-    const guid = nuid.next();
-    const acked = this.sendNow(subject, data, call, guid);
     // Whoever awaits `acked` observes a failure; one who ignores it must not get an
-    // unhandled rejection, so settle() marks it handled before it rejects.
-    const entry = this.pending.get(guid);
-    if (entry) entry.acked = acked;
-    return { guid, acked };
+    // unhandled rejection, so finish() marks it handled before it rejects.
+    const guid = this.pending.nextGuid();
+    return { guid, acked: this.sendNow(subject, data, call, guid, true) };
   }
 
   private hasRoom(): boolean {
@@ -804,6 +815,7 @@ export class Session {
     data: Uint8Array,
     call: CallOptions | undefined,
     guid: string,
+    pipelined: boolean,
   ): Promise<string> {
     const closed = this.checkUsable();
     if (closed) throw closed;
@@ -819,20 +831,21 @@ export class Session {
     const custom = call?.timeout !== undefined;
     const timeout = custom ? (call?.timeout as number) : this.opts.pubAckTimeout;
     const deadline = Date.now() + timeout;
-    const promise = new Promise<string>((resolve, reject) => {
-      const entry: PendingPub = {
-        guid,
-        subject,
-        data,
-        resolve,
-        reject,
-        deadline,
-        acked: undefined,
-        batch: undefined,
-        index: 0,
-      };
-      this.track(entry, full, bytes, timeout, custom);
-    });
+    const promise = new Promise<string>(captureResolvers);
+    const entry: PendingPub = {
+      guid,
+      subject,
+      data,
+      resolve: capturedResolve,
+      reject: capturedReject,
+      deadline,
+      // a pipelined publish's caller may ignore its promise: see finish()
+      acked: pipelined ? promise : undefined,
+      batch: undefined,
+      index: 0,
+      seq: 0,
+    };
+    this.track(entry, full, bytes, timeout, custom);
     const signal = call?.signal;
     if (signal) {
       const onAbort = () => this.settle(guid, abortError(signal, "publish"));
@@ -853,7 +866,7 @@ export class Session {
     timeout: number,
     custom: boolean,
   ): void {
-    this.pending.set(entry.guid, entry);
+    this.pending.add(entry);
     if (custom) this.customDeadlines++;
     this.startSweep(timeout);
     // While healing, it waits in `pending` and is sent once the session is back. A publish
@@ -915,7 +928,7 @@ export class Session {
         // As many as the window allows, in this turn.
         const deadline = Date.now() + timeout;
         do {
-          const guid = nuid.next();
+          const guid = this.pending.nextGuid();
           const data = datas[sent] as Uint8Array;
           batch.guids[sent] = guid;
           const entry: PendingPub = {
@@ -928,6 +941,7 @@ export class Session {
             acked: undefined,
             batch,
             index: sent,
+            seq: 0,
           };
           sent++;
           const bytes = encodePubMsg(this.clientIdField, guid, subject, data, this.connIdField);
@@ -1039,9 +1053,9 @@ export class Session {
   }
 
   private settle(guid: string, error?: Error): void {
-    const p = this.pending.get(guid);
+    const p = this.pending.find(guid);
     if (!p) return;
-    this.pending.delete(guid);
+    this.pending.remove(p);
     finish(p, error);
     if (this.roomWaiters.length > 0) this.wakeWaiters();
     if (this.pending.size === 0) this.stopSweep();
@@ -1068,7 +1082,7 @@ export class Session {
     const now = Date.now();
     const fullScan = this.customDeadlines > 0;
     const expired: PendingPub[] = [];
-    for (const p of this.pending.values()) {
+    for (const p of this.pending) {
       if (p.deadline <= now) expired.push(p);
       else if (!fullScan) break;
     }
