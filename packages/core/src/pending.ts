@@ -16,6 +16,8 @@ import { DIGITS } from "./nuid.js";
 
 const PREFIX_LEN = 12;
 const NUM_LEN = 10;
+/** Length of a guid (a NUID). */
+export const GUID_LEN = PREFIX_LEN + NUM_LEN;
 /** base-62 value of each character code, -1 for others */
 const VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < DIGITS.length; i++) VALUE[DIGITS.charCodeAt(i)] = i;
@@ -75,7 +77,7 @@ export class PendingQueue<T extends Queued> {
 
   /** The live entry with this guid, if any. */
   find(guid: string): T | undefined {
-    if (guid.length !== PREFIX_LEN + NUM_LEN || !guid.startsWith(this.prefix)) return undefined;
+    if (guid.length !== GUID_LEN || !guid.startsWith(this.prefix)) return undefined;
     let n = 0;
     for (let i = PREFIX_LEN; i < PREFIX_LEN + NUM_LEN; i++) {
       const c = guid.charCodeAt(i);
@@ -83,10 +85,33 @@ export class PendingQueue<T extends Queued> {
       if (v < 0) return undefined;
       n = n * 62 + v;
     }
-    const pos = n - this.base;
-    if (pos < this.head || pos >= this.items.length) return undefined;
-    const e = this.items[pos];
+    const e = this.at(n);
     return e !== undefined && e.guid === guid ? e : undefined;
+  }
+
+  /** The live entry whose guid is the 22 ASCII bytes at `buf[at..]`, if any (no string made). */
+  findBytes(buf: Uint8Array, at: number): T | undefined {
+    const codes = this.codes;
+    for (let i = 0; i < PREFIX_LEN; i++) if (buf[at + i] !== codes[i]) return undefined;
+    let n = 0;
+    for (let i = PREFIX_LEN; i < GUID_LEN; i++) {
+      const c = buf[at + i] as number;
+      const v = c < 128 ? (VALUE[c] as number) : -1;
+      if (v < 0) return undefined;
+      n = n * 62 + v;
+    }
+    const e = this.at(n);
+    if (e === undefined) return undefined;
+    const g = e.guid;
+    for (let i = PREFIX_LEN; i < GUID_LEN; i++)
+      if (g.charCodeAt(i) !== buf[at + i]) return undefined;
+    return e;
+  }
+
+  /** The live entry with running number `n`, if any. */
+  private at(n: number): T | undefined {
+    const pos = n - this.base;
+    return pos >= this.head && pos < this.items.length ? this.items[pos] : undefined;
   }
 
   /** Removes a live entry (settled). */

@@ -39,7 +39,7 @@ import {
 } from "./errors.js";
 import { FrameWriter } from "./frames.js";
 import { createInbox, nuid } from "./nuid.js";
-import { PendingQueue } from "./pending.js";
+import { GUID_LEN, PendingQueue } from "./pending.js";
 import {
   isNoResponders,
   isRequestTimeout,
@@ -1034,6 +1034,13 @@ export class Session {
     // nats-server's "no responders" for a publish that reached no streaming server (it is down):
     // not an ack of anything; that publish settles by its ack timeout or is re-sent by a heal.
     if (isStatusMessage(msg)) return;
+    const data = msg.data;
+    if (data.length === 2 + GUID_LEN && data[0] === 0x0a && data[1] === GUID_LEN) {
+      // The usual PubAck: the guid alone (field 1, 22 bytes). Found from the bytes, no string.
+      const p = this.pending.findBytes(data, 2);
+      if (p) this.settleEntry(p, undefined);
+      return;
+    }
     let guid: string;
     let error: string;
     try {
@@ -1054,7 +1061,10 @@ export class Session {
 
   private settle(guid: string, error?: Error): void {
     const p = this.pending.find(guid);
-    if (!p) return;
+    if (p) this.settleEntry(p, error);
+  }
+
+  private settleEntry(p: PendingPub, error: Error | undefined): void {
     this.pending.remove(p);
     finish(p, error);
     if (this.roomWaiters.length > 0) this.wakeWaiters();

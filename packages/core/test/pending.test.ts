@@ -77,4 +77,28 @@ describe("PendingQueue", () => {
     expect(q.size).toBe(0);
     for (const e of later) expect(q.find(e.guid)).toBeUndefined();
   });
+
+  it("finds an entry from a guid's bytes in a received buffer, exactly", () => {
+    const q = new PendingQueue<Entry>();
+    const entries = fill(q, 300);
+    const ascii = (g: string) => Uint8Array.from(g, (c) => c.charCodeAt(0));
+    for (const e of entries) {
+      const buf = new Uint8Array(30);
+      buf.set(ascii(e.guid), 5);
+      expect(q.findBytes(buf, 5)).toBe(e);
+    }
+    const g = (entries[7] as Entry).guid;
+    const wrong = ascii(g);
+    wrong[21] = wrong[21] === 48 ? 49 : 48; // another running number: another entry or none
+    expect(q.findBytes(wrong, 0)).not.toBe(entries[7]);
+    const foreign = ascii(g);
+    foreign[0] = foreign[0] === 65 ? 66 : 65;
+    expect(q.findBytes(foreign, 0)).toBeUndefined();
+    const high = ascii(g);
+    high[15] = 0xc3; // not base 62
+    expect(q.findBytes(high, 0)).toBeUndefined();
+    expect(q.findBytes(ascii(g).subarray(0, 20), 0)).toBeUndefined(); // too short
+    q.remove(entries[7] as Entry);
+    expect(q.findBytes(ascii(g), 0)).toBeUndefined();
+  });
 });
