@@ -1,18 +1,16 @@
-// Where the examples find a streaming server: STAN_URL (+ STAN_CLUSTER_ID) when set, for
-// example a `docker compose up` nats-streaming-server; otherwise the embedded one, which
-// starts its own nats-server on a free loopback port and needs no Docker.
-import { startServer } from "@stan-ts/server";
+// Where the examples find a streaming server: the test harness's streamingServer()
+// (@stan-ts/testing, private to this repository), so they run wherever the test suite runs.
+// STAN_URL (+ STAN_CLUSTER_ID) when set: a server that is already running, for example a
+// `docker compose up` nats-streaming-server; NATS_STREAMING_SERVER when set: that
+// nats-streaming-server binary, started on a nats-server of the harness's; otherwise the
+// embedded one, on its own nats-server on a free loopback port, with neither Docker nor Go.
+import { streamingServer as harnessServer } from "@stan-ts/testing";
 
 export interface ExampleServer extends AsyncDisposable {
   readonly url: string;
   readonly clusterId: string;
 }
 
-export async function streamingServer(): Promise<ExampleServer> {
-  const url = process.env.STAN_URL;
-  if (url) {
-    const clusterId = process.env.STAN_CLUSTER_ID ?? "test-cluster";
-    return { url, clusterId, [Symbol.asyncDispose]: async () => {} };
-  }
-  return startServer();
+export function streamingServer(): Promise<ExampleServer> {
+  return harnessServer();
 }

@@ -1,5 +1,8 @@
-// Every example runs as a user would run it (`tsx examples/<name>.ts`), on the embedded
-// default server it starts itself, and what it prints is checked.
+// Every example runs as a user would run it (`tsx examples/<name>.ts`), on a server of its own
+// from the harness (examples/lib/server.ts): the embedded one, or the nats-streaming-server
+// binary when NATS_STREAMING_SERVER is set. Never on a STAN_URL server: the examples use fixed
+// channels, durable names and client IDs, and print sequence numbers that only a fresh server
+// gives, so STAN_URL is cleared for them. What each prints is checked.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";

@@ -1,3 +1,4 @@
+import { skipWithoutServerControl } from "@stan-ts/testing";
 import { connect as natsConnect } from "nats";
 import { describe, expect, it } from "vitest";
 import {
@@ -23,7 +24,8 @@ const fastHeal = {
 } as const;
 
 describe("self-healing session", () => {
-  it("file store: server down longer than the pings allow, then back; nothing acked is lost, nothing skipped", async () => {
+  it("file store: server down longer than the pings allow, then back; nothing acked is lost, nothing skipped", async (ctx) => {
+    skipWithoutServerControl(ctx); // stops and restarts the server
     await using server = await startServer({ store: "file" });
     await using sc = await client(server, fastHeal);
     const ch = channel();
@@ -48,7 +50,8 @@ describe("self-healing session", () => {
     expect(sub.isClosed).toBe(false);
   });
 
-  it("file store: a durable resumes at its stored position after the heal, unacked ones redelivered", async () => {
+  it("file store: a durable resumes at its stored position after the heal, unacked ones redelivered", async (ctx) => {
+    skipWithoutServerControl(ctx); // stops and restarts the server
     await using server = await startServer({ store: "file" });
     await using sc = await client(server, fastHeal);
     const ch = channel();
@@ -76,7 +79,8 @@ describe("self-healing session", () => {
     expect(again.every((m) => m.redelivered)).toBe(true);
   });
 
-  it("memory store restart: the session heals and the subscription continues on the new numbering", async () => {
+  it("memory store restart: the session heals and the subscription continues on the new numbering", async (ctx) => {
+    skipWithoutServerControl(ctx); // restarts the server
     await using server = await startServer(); // memory: the restart forgets channels and clients
     await using sc = await client(server, fastHeal);
     const ch = channel();

@@ -1,9 +1,11 @@
+import { skipWithoutServerControl } from "@stan-ts/testing";
 import { describe, expect, it } from "vitest";
 import { ErrorCode, StanConnectionError, type Status } from "../src/index.js";
 import { channel, client, iter, startServer, take } from "./helpers.js";
 
 describe("connection health", () => {
-  it("a vanished streaming server is detected by pings, reported once, and ends all pending work", async () => {
+  it("a vanished streaming server is detected by pings, reported once, and ends all pending work", async (ctx) => {
+    skipWithoutServerControl(ctx); // stops the server
     await using server = await startServer();
     const lostHook: StanConnectionError[] = [];
     const sc = await client(server, {
@@ -47,7 +49,8 @@ describe("connection health", () => {
     await expect(sc.publish(ch, "x")).rejects.toBe(err);
   });
 
-  it("a server restart that forgot the client is detected from the ping's error", async () => {
+  it("a server restart that forgot the client is detected from the ping's error", async (ctx) => {
+    skipWithoutServerControl(ctx); // restarts the server
     await using server = await startServer(); // memory store: a restart forgets every client
     const sc = await client(server, { pingInterval: 200, reconnect: false });
     await server.restart();
@@ -69,7 +72,8 @@ describe("connection health", () => {
     expect(sc2.isOpen).toBe(true);
   });
 
-  it("a publish while the streaming server is down times out cleanly: NATS's 503 is no protocol error", async () => {
+  it("a publish while the streaming server is down times out cleanly: NATS's 503 is no protocol error", async (ctx) => {
+    skipWithoutServerControl(ctx); // stops the server
     await using server = await startServer();
     await using sc = await client(server, { pingInterval: 60_000, reconnect: false });
     const statuses: Status[] = [];

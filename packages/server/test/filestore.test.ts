@@ -4,13 +4,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { StartPosition } from "@stan-ts/proto";
-import { startNatsServer, streamingMode, streamingServer } from "@stan-ts/testing";
-import { describe, expect, it } from "vitest";
+import {
+  skipWithoutServerControl,
+  startNatsServer,
+  streamingMode,
+  streamingServer,
+} from "@stan-ts/testing";
+import { beforeEach, describe, expect, it } from "vitest";
 import { dec, RawClient, uid, until } from "./helpers.js";
 
 const mode = streamingMode();
 
-describe.skipIf(mode === "external")("file store", () => {
+describe("file store", () => {
+  beforeEach(skipWithoutServerControl); // restarts and kills the server
   it("a restart keeps messages, sequences, clients and subscriptions", async () => {
     await using stan = await streamingServer({ store: "file" });
     const c = await RawClient.connect(stan.url, stan.clusterId, uid());

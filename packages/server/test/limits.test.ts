@@ -1,18 +1,23 @@
 import { StartPosition } from "@stan-ts/proto";
-import { type StreamingServerHandle, streamingMode, streamingServer } from "@stan-ts/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type StreamingServerHandle,
+  serverControlUnavailable,
+  skipWithoutServerControl,
+  streamingServer,
+} from "@stan-ts/testing";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RawClient, uid } from "./helpers.js";
 
 /** Limits are checked with both stores (the file store counts 40 bytes more per message). */
 const STORES = ["memory", "file"] as const;
 
 describe.each(STORES)("%s store", (store) => {
-  const external = streamingMode() === "external";
-
-  describe.skipIf(external)("channel limits", () => {
-    let stan: StreamingServerHandle;
+  describe("channel limits", () => {
+    let stan: StreamingServerHandle | undefined;
     let c: RawClient;
+    beforeEach(skipWithoutServerControl); // the limits are the harness's server options
     beforeAll(async () => {
+      if (serverControlUnavailable()) return;
       stan = await streamingServer({
         store,
         maxChannels: 3,
@@ -57,7 +62,8 @@ describe.each(STORES)("%s store", (store) => {
     });
   });
 
-  describe.skipIf(external)("maxBytes and maxAge", () => {
+  describe("maxBytes and maxAge", () => {
+    beforeEach(skipWithoutServerControl); // the limits are the harness's server options
     it("maxBytes drops the oldest and keeps the newest message even alone over the limit", async () => {
       await using stan = await streamingServer({ store, maxBytes: 290 });
       const c = await RawClient.connect(stan.url, stan.clusterId, uid());

@@ -1,6 +1,6 @@
 import { StartPosition } from "@stan-ts/proto";
-import { streamingMode, streamingServer } from "@stan-ts/testing";
-import { describe, expect, it } from "vitest";
+import { skipWithoutServerControl, streamingServer } from "@stan-ts/testing";
+import { beforeEach, describe, expect, it } from "vitest";
 import { limitsResolver, subjectMatches } from "../src/limits.js";
 import { RawClient, STORES, uid } from "./helpers.js";
 
@@ -30,7 +30,8 @@ describe("per-channel limits", () => {
   });
 
   // binary mode: the harness writes the limits as store_limits.channels in a config file (-sc)
-  it.skipIf(streamingMode() === "external")("applies to a running server", async () => {
+  it("applies to a running server", async (ctx) => {
+    skipWithoutServerControl(ctx); // the limits are the harness's server options
     await using server = await streamingServer({
       channels: { "small.*": { maxMsgs: 2, maxSubsPerChannel: 1 } },
     });
@@ -49,7 +50,8 @@ describe("per-channel limits", () => {
   });
 });
 
-describe.skipIf(streamingMode() === "external").each(STORES)("%s store: maxInactivity", (store) => {
+describe.each(STORES)("%s store: maxInactivity", (store) => {
+  beforeEach(skipWithoutServerControl); // maxInactivity is the harness's server option
   it("deletes an idle channel with its offline durables; online subs keep it", async () => {
     await using stan = await streamingServer({ store, maxInactivity: 300 });
     const c = await RawClient.connect(stan.url, stan.clusterId, uid());
@@ -77,7 +79,8 @@ describe.skipIf(streamingMode() === "external").each(STORES)("%s store: maxInact
   });
 });
 
-describe.skipIf(streamingMode() === "external")("replaceDurable", () => {
+describe("replaceDurable", () => {
+  beforeEach(skipWithoutServerControl); // replaceDurable is the harness's server option
   it("sub-closes the online durable and resumes it for the new request", async () => {
     await using server = await streamingServer({ replaceDurable: true });
     const c = await RawClient.connect(server.url, server.clusterId, uid());

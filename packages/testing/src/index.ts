@@ -15,4 +15,9 @@ export {
 export type { PackedPackage, PublicPackage } from "./pack.js";
 export { ensureBuilt, packPublicPackages, publicPackages } from "./pack.js";
 export type { StreamingMode, StreamingServerHandle, StreamingServerOptions } from "./streaming.js";
-export { streamingMode, streamingServer } from "./streaming.js";
+export {
+  serverControlUnavailable,
+  skipWithoutServerControl,
+  streamingMode,
+  streamingServer,
+} from "./streaming.js";

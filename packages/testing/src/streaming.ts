@@ -25,6 +25,30 @@ export function streamingMode(): StreamingMode {
 }
 
 /**
+ * Why the harness cannot restart, stop, kill or reconfigure the streaming server in the current
+ * mode, or undefined when it can. Only external mode (STAN_URL) has such a reason: that server
+ * is someone else's process, started with its own options.
+ */
+export function serverControlUnavailable(): string | undefined {
+  return streamingMode() === "external"
+    ? "STAN_URL: the harness cannot restart, stop, kill or reconfigure an external server"
+    : undefined;
+}
+
+/**
+ * Skips a test, with {@link serverControlUnavailable}'s reason, in the mode where the harness
+ * cannot restart, stop, kill or reconfigure the server. Takes vitest's test context, so a test
+ * file or suite of such tests can say `beforeEach(skipWithoutServerControl)`, and one test
+ * `skipWithoutServerControl(ctx)` as its first line.
+ */
+export function skipWithoutServerControl(ctx: {
+  skip(condition: boolean, note?: string): void;
+}): void {
+  const reason = serverControlUnavailable();
+  ctx.skip(reason !== undefined, reason);
+}
+
+/**
  * Options of {@link streamingServer}: the embedded server's options of the same names
  * (durations in milliseconds), which the binary mode maps to its flags. Ignored in external
  * mode.
@@ -194,7 +218,7 @@ export async function streamingServer(
   const mode = streamingMode();
   if (mode === "external") {
     const unsupported = async (): Promise<void> => {
-      throw new HarnessError("restart/kill are not supported with STAN_URL (external server)");
+      throw new HarnessError(`restart/kill are not supported: ${serverControlUnavailable()}`);
     };
     return {
       url: process.env.STAN_URL ?? "",

@@ -1,7 +1,7 @@
 import { ConnectRequestSchema, ConnectResponseSchema, decode, encode } from "@stan-ts/proto";
 import { connect, createInbox } from "nats";
 import { describe, expect, it } from "vitest";
-import { streamingMode, streamingServer } from "../src/index.js";
+import { skipWithoutServerControl, streamingMode, streamingServer } from "../src/index.js";
 
 async function connectOnce(url: string, clusterId: string): Promise<string> {
   const nc = await connect({ servers: url });
@@ -20,31 +20,29 @@ async function connectOnce(url: string, clusterId: string): Promise<string> {
 }
 
 describe("streamingServer harness", () => {
-  it.skipIf(streamingMode() === "external")(
-    "starts, restarts the streaming server and the nats-server, and kills",
-    async () => {
-      await using stan = await streamingServer({ store: "file" });
-      expect(stan.mode).toBe(streamingMode());
-      expect(stan.canRestart).toBe(true);
-      expect(stan.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
-      expect(await connectOnce(stan.url, stan.clusterId)).toBe("ok");
-      await stan.restart();
-      expect(await connectOnce(stan.url, stan.clusterId)).toBe("ok");
-      const pid = stan.nats?.pid;
-      await stan.restartNats();
-      expect(stan.nats?.pid).not.toBe(pid);
-      // the streaming server reconnects to the restarted nats-server
-      let result = "";
-      for (let i = 0; i < 100 && result !== "ok"; i++) {
-        result = await connectOnce(stan.url, stan.clusterId).catch(() => "");
-        if (result !== "ok") await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(result).toBe("ok");
-      await stan.kill();
-      await stan.restart();
-      expect(await connectOnce(stan.url, stan.clusterId)).toBe("ok");
-    },
-  );
+  it("starts, restarts the streaming server and the nats-server, and kills", async (ctx) => {
+    skipWithoutServerControl(ctx);
+    await using stan = await streamingServer({ store: "file" });
+    expect(stan.mode).toBe(streamingMode());
+    expect(stan.canRestart).toBe(true);
+    expect(stan.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
+    expect(await connectOnce(stan.url, stan.clusterId)).toBe("ok");
+    await stan.restart();
+    expect(await connectOnce(stan.url, stan.clusterId)).toBe("ok");
+    const pid = stan.nats?.pid;
+    await stan.restartNats();
+    expect(stan.nats?.pid).not.toBe(pid);
+    // the streaming server reconnects to the restarted nats-server
+    let result = "";
+    for (let i = 0; i < 100 && result !== "ok"; i++) {
+      result = await connectOnce(stan.url, stan.clusterId).catch(() => "");
+      if (result !== "ok") await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(result).toBe("ok");
+    await stan.kill();
+    await stan.restart();
+    expect(await connectOnce(stan.url, stan.clusterId)).toBe("ok");
+  });
 
   it.skipIf(streamingMode() !== "external")("external mode refuses restart and kill", async () => {
     await using stan = await streamingServer();

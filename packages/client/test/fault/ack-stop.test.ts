@@ -1,9 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { skipWithoutServerControl } from "@stan-ts/testing";
+import { beforeEach, describe, expect, it } from "vitest";
 import { ErrorCode, StanTimeoutError } from "../../src/index.js";
 import { channel, client, startServer } from "../helpers.js";
 import { consume, Ledger } from "./ledger.js";
 
 describe("fault: a publisher whose acks stop arriving", () => {
+  beforeEach(skipWithoutServerControl); // every test here restarts, stops or kills it
   it("gets typed ack timeouts, its window is freed, and it works again when acks return", {
     timeout: 30_000,
   }, async () => {

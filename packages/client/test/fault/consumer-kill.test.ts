@@ -8,7 +8,8 @@ describe("fault: a queue consumer killed mid-processing", () => {
   it("its unacked messages reach the other member of the queue group", {
     timeout: 30_000,
   }, async () => {
-    // The server evicts a client whose heartbeats fail: 200 ms interval, 2 failures tolerated.
+    // The server evicts a client whose heartbeats fail: 200 ms interval, 2 failures tolerated
+    // (with STAN_URL, the server's own flags: 1 s interval and timeout, 2 failures, as README asks).
     await using server = await startServer({ hbInterval: 200, hbTimeout: 200, hbFailCount: 2 });
     const ledger = new Ledger("consumer-kill");
     const ch = channel("ck");

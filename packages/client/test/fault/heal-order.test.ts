@@ -1,9 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { skipWithoutServerControl } from "@stan-ts/testing";
+import { beforeEach, describe, expect, it } from "vitest";
 import { channel, client, iter, startServer, take } from "../helpers.js";
 import { faultClient } from "./common.js";
 import { when } from "./ledger.js";
 
 describe("heal: publish order across a heal", () => {
+  beforeEach(skipWithoutServerControl); // every test here restarts, stops or kills it
   it("publishes waiting through the outage are stored before those made while subscriptions are re-created", async () => {
     await using server = await startServer({ store: "file" });
     await using sc = await client(server, faultClient);

@@ -1,9 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { skipWithoutServerControl } from "@stan-ts/testing";
+import { beforeEach, describe, expect, it } from "vitest";
 import { channel, client, startServer } from "../helpers.js";
 import { faultClient } from "./common.js";
 import { consume, Ledger, startPublisher } from "./ledger.js";
 
 describe("fault: nats-server restarted mid-stream", () => {
+  beforeEach(skipWithoutServerControl); // every test here restarts, stops or kills it
   it("publishers and a subscriber keep going; nothing acked is lost", {
     timeout: 45_000,
   }, async () => {

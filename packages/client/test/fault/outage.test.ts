@@ -1,10 +1,12 @@
-import { describe, expect, it } from "vitest";
+import { skipWithoutServerControl } from "@stan-ts/testing";
+import { beforeEach, describe, expect, it } from "vitest";
 import type { Status } from "../../src/index.js";
 import { channel, client, startServer } from "../helpers.js";
 import { faultClient } from "./common.js";
 import { consume, Ledger, startPublisher, when } from "./ledger.js";
 
 describe("fault: streaming server gone longer than pingInterval x pingMaxOut", () => {
+  beforeEach(skipWithoutServerControl); // every test here restarts, stops or kills it
   it("file store: clients heal when it is back; nothing acked is lost", {
     timeout: 45_000,
   }, async () => {

@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { skipWithoutServerControl } from "@stan-ts/testing";
+import { beforeEach, describe, expect, it } from "vitest";
 import { channel, client, startServer, take } from "../helpers.js";
 import { faultClient } from "./common.js";
 import { when } from "./ledger.js";
@@ -11,6 +12,7 @@ import { when } from "./ledger.js";
  * RELIABILITY.md as a protocol limit of non-durable queue groups.
  */
 describe("fault: a queue group whose members all heal at once", () => {
+  beforeEach(skipWithoutServerControl); // every test here restarts, stops or kills it
   for (const durable of [true, false]) {
     it(`${durable ? "durable" : "non-durable"} group: unacknowledged messages are ${durable ? "redelivered" : "dropped with the group, as documented"}`, async () => {
       await using server = await startServer({ store: "file" });

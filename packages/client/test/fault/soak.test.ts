@@ -1,5 +1,6 @@
+import { skipWithoutServerControl } from "@stan-ts/testing";
 import { connect as natsConnect } from "nats";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import type { NatsConnectionLike, StanConnection, Subscription } from "../../src/index.js";
 import { channel, client, startServer } from "../helpers.js";
 import { faultClient } from "./common.js";
@@ -24,6 +25,7 @@ function rng(seed: number): () => number {
 const FAULTS = ["nats-restart", "stan-kill", "stan-outage", "consumer-kill"] as const;
 
 describe("soak: random faults", () => {
+  beforeEach(skipWithoutServerControl); // every test here restarts, stops or kills it
   it(`${SECONDS} s of traffic with random faults loses nothing acked`, {
     timeout: (SECONDS + 120) * 1000,
   }, async () => {

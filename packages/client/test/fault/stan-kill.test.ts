@@ -1,9 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { skipWithoutServerControl } from "@stan-ts/testing";
+import { beforeEach, describe, expect, it } from "vitest";
 import { channel, client, startServer } from "../helpers.js";
 import { faultClient } from "./common.js";
 import { consume, Ledger, startPublisher } from "./ledger.js";
 
 describe("fault: streaming server (file store) killed and restarted mid-stream", () => {
+  beforeEach(skipWithoutServerControl); // every test here restarts, stops or kills it
   it("a plain and a durable subscriber get every acked message", { timeout: 45_000 }, async () => {
     await using server = await startServer({ store: "file" });
     const plain = new Ledger("stan-kill/plain");
