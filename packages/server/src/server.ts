@@ -50,9 +50,11 @@ export interface ServerOptions {
   /** Delete a channel after this long (ms) without subscription or new message, 0 = never (`-mi`). @default 0 */
   maxInactivity?: number;
   /**
-   * Per-channel limits (the official `store_limits.channels`); keys may use `*` and `>`. A field
-   * left out or 0 inherits from the closest wider entry, else from the global value; a negative
-   * value means unlimited. The most specific key wins.
+   * Per-channel limits; keys may use `*` and `>`. A field left out or 0 inherits from the
+   * closest wider entry, else from the global value; a negative value means unlimited. The most
+   * specific key wins. These are the semantics of the Go server's `StoreLimits.PerChannel`;
+   * its configuration file (`store_limits.channels`) differs in one point: there an explicit 0
+   * means unlimited, so translate such a file's 0 to -1 here.
    *
    * @example
    * ```ts
