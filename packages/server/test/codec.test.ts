@@ -19,6 +19,33 @@ import {
 const enc = new TextEncoder();
 
 describe("hand-written codecs agree with protobuf-es", () => {
+  it("PubMsg decode: fields that repeat between messages are never stale", () => {
+    // clientID, subject and connID reuse the last decoded string while their bytes are equal:
+    // same length and different bytes, the same bytes in a reused buffer, non-ASCII text
+    const seq = [
+      { clientID: "c1", subject: "a.b", connID: Uint8Array.of(1, 2, 0xff) },
+      { clientID: "c2", subject: "a.c", connID: Uint8Array.of(1, 2, 0xfe) },
+      { clientID: "c2", subject: "a.c", connID: Uint8Array.of(1, 2, 0xfe) },
+      { clientID: "cé", subject: "ünï.x", connID: enc.encode("conn") },
+      { clientID: "c1", subject: "a.b", connID: Uint8Array.of(1, 2, 0xff) },
+    ];
+    const reused = new Uint8Array(256);
+    for (const [i, m] of seq.entries()) {
+      const bytes = encode(PubMsgSchema, { ...m, guid: `g${i}`, reply: i % 2 ? "r" : "" });
+      reused.fill(0);
+      reused.set(bytes);
+      const got = decodePubMsg(reused.subarray(0, bytes.length));
+      expect(got.clientID).toBe(m.clientID);
+      expect(got.subject).toBe(m.subject);
+      expect(got.guid).toBe(`g${i}`);
+      expect(got.reply).toBe(i % 2 ? "r" : "");
+      expect(got.connID).toBe(Buffer.from(m.connID).toString("latin1"));
+    }
+    const ack = (subject: string) =>
+      decodeAck(encode(AckSchema, { subject, sequence: 1n })).subject;
+    expect([ack("x.y"), ack("x.z"), ack("x.z"), ack("ü")]).toEqual(["x.y", "x.z", "x.z", "ü"]);
+  });
+
   it("PubMsg decode", () => {
     const cases = [
       {
