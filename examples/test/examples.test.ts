@@ -73,6 +73,10 @@ const expected: Record<string, RegExp[]> = {
     /^published 1024 messages, 1024 acks received$/m,
     /^replayed all 1024, last sequence #1024$/m,
   ],
+  "embedded-server": [
+    /^stored 3 messages; stopping the streaming server$/m,
+    /^after the restart: #1 entry 1, #2 entry 2, #3 entry 3$/m,
+  ],
   "publish-batch": [
     /^attempt 1: stored 10000 of 10000$/m,
     /^last stored: #10000 \{"id":10000,"total":8\.5\}$/m,
