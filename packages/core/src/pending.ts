@@ -42,6 +42,12 @@ export class PendingQueue<T extends Queued> {
   private head = 0;
   private items: Array<T | undefined> = [];
   private live = 0;
+  /**
+   * Live entries moved out of an array that is mostly settled (see remove()), by running
+   * number, in send order: the odd publish whose ack is late or lost must not keep every
+   * later slot alive until its timeout.
+   */
+  private readonly stragglers = new Map<number, T>();
 
   constructor() {
     const bytes = globalThis.crypto.getRandomValues(new Uint8Array(PREFIX_LEN));
@@ -111,12 +117,25 @@ export class PendingQueue<T extends Queued> {
   /** The live entry with running number `n`, if any. */
   private at(n: number): T | undefined {
     const pos = n - this.base;
-    return pos >= this.head && pos < this.items.length ? this.items[pos] : undefined;
+    if (pos >= this.head && pos < this.items.length) return this.items[pos];
+    return pos < 0 && this.stragglers.size > 0 ? this.stragglers.get(n) : undefined;
+  }
+
+  /** Array slots and stragglers held (@internal, for tests of the memory bound). */
+  get slots(): number {
+    return this.items.length - this.head + this.stragglers.size;
   }
 
   /** Removes a live entry (settled). */
   remove(entry: T): void {
     const pos = entry.seq - this.base;
+    if (pos < 0) {
+      if (this.stragglers.get(entry.seq) === entry) {
+        this.stragglers.delete(entry.seq);
+        this.live--;
+      }
+      return;
+    }
     if (this.items[pos] !== entry) return;
     this.items[pos] = undefined;
     this.live--;
@@ -133,11 +152,29 @@ export class PendingQueue<T extends Queued> {
       this.base += head;
       this.items = items.slice(head);
       this.head = 0;
-    } else this.head = head;
+    } else {
+      this.head = head;
+      // A few live entries hold up a long, mostly settled array (an ack late or lost, until
+      // its timeout): move them aside so that memory stays proportional to what is pending.
+      const span = items.length - head;
+      if (span > 4096 && (this.live - this.stragglers.size) * 8 < span) this.evict();
+    }
+  }
+
+  private evict(): void {
+    const items = this.items;
+    for (let i = this.head; i < items.length; i++) {
+      const e = items[i];
+      if (e !== undefined) this.stragglers.set(e.seq, e);
+    }
+    this.base += items.length;
+    this.items = [];
+    this.head = 0;
   }
 
   /** The live entries, in send order. */
   *[Symbol.iterator](): IterableIterator<T> {
+    yield* this.stragglers.values(); // older than everything in the array
     const items = this.items;
     for (let i = this.head; i < items.length; i++) {
       const e = items[i];
@@ -147,6 +184,7 @@ export class PendingQueue<T extends Queued> {
 
   /** Removes every entry. */
   clear(): void {
+    this.stragglers.clear();
     this.base += this.items.length;
     this.items = [];
     this.head = 0;

@@ -101,4 +101,27 @@ describe("PendingQueue", () => {
     q.remove(entries[7] as Entry);
     expect(q.findBytes(ascii(g), 0)).toBeUndefined();
   });
+
+  it("stays proportional to what is pending when an early entry is never settled", () => {
+    const q = new PendingQueue<Entry>();
+    const [stuck] = fill(q, 1) as [Entry]; // its ack is lost: it waits for its timeout
+    const window: Entry[] = [];
+    let maxSlots = 0;
+    for (let i = 0; i < 300_000; i++) {
+      window.push(...fill(q, 1));
+      if (window.length > 1000) q.remove(window.shift() as Entry); // in order, 1000 in flight
+      maxSlots = Math.max(maxSlots, q.slots);
+    }
+    expect(maxSlots).toBeLessThan(20_000); // not 300,000 settled slots behind the stuck one
+    expect(q.size).toBe(1001);
+    expect(q.find(stuck.guid)).toBe(stuck);
+    for (const e of window) expect(q.find(e.guid)).toBe(e);
+    expect([...q].map((e) => e.seq)).toEqual([stuck.seq, ...window.map((e) => e.seq)]);
+    q.remove(stuck);
+    expect(q.find(stuck.guid)).toBeUndefined();
+    expect(q.size).toBe(1000);
+    for (const e of window) q.remove(e);
+    expect(q.size).toBe(0);
+    expect([...q]).toEqual([]);
+  });
 });
