@@ -183,6 +183,9 @@ function writeSafeVarint(buf: Uint8Array, pos: number, n: number): number {
   return pos;
 }
 
+/** The last subject decoded from a MsgProto (deliveries of one channel come in runs). */
+const lastSubject = { bytes: new Uint8Array(0), value: "" };
+
 /** A decoded MsgProto. `data` is a view into the received buffer (no copy). */
 export interface DecodedMsg {
   sequence: bigint;
@@ -251,6 +254,31 @@ class Reader {
     return out;
   }
 
+  /**
+   * A string field that repeats from message to message (a channel's name): the one in
+   * `last` is returned while the bytes are the same, instead of decoding them again.
+   */
+  recentString(last: { bytes: Uint8Array; value: string }, what: string): string {
+    const start = this.pos;
+    const len = this.varint32(what);
+    const at = this.pos;
+    const b = last.bytes;
+    if (len === b.length && at + len <= this.buf.length) {
+      let i = 0;
+      while (i < len && this.buf[at + i] === b[i]) i++;
+      if (i === len) {
+        this.pos = at + len;
+        return last.value;
+      }
+    }
+    this.pos = start;
+    const value = this.string(what);
+    // a copy (a Node.js Buffer's slice() would be a view): the read buffer is reused
+    last.bytes = new Uint8Array(this.buf.subarray(at, at + len));
+    last.value = value;
+    return value;
+  }
+
   string(what: string): string {
     const b = this.bytes(what);
     if (b.length < 64) {
@@ -302,7 +330,7 @@ export function decodeMsgProto(buf: Uint8Array): DecodedMsg {
     const field = tag >>> 3;
     const wt = tag & 7;
     if (field === 1 && wt === 0) m.sequence = r.varint64("MsgProto");
-    else if (field === 2 && wt === 2) m.subject = r.string("MsgProto");
+    else if (field === 2 && wt === 2) m.subject = r.recentString(lastSubject, "MsgProto");
     else if (field === 3 && wt === 2) m.reply = r.string("MsgProto");
     else if (field === 4 && wt === 2) m.data = r.bytes("MsgProto");
     else if (field === 5 && wt === 0) m.timestamp = BigInt.asIntN(64, r.varint64("MsgProto"));

@@ -98,6 +98,24 @@ describe("hand-written hot-path codecs agree with protobuf-es", () => {
     expect(m.redeliveryCount).toBe(init.redeliveryCount);
   });
 
+  it("MsgProto: a subject that repeats between messages is never stale", () => {
+    // a Node.js Buffer, as nats.js hands out (its slice() is a view, not a copy)
+    const reused = Buffer.alloc(128);
+    const subjects = ["a.b", "a.c", "a.c", "ünï", "a.b", ""];
+    for (const [i, subject] of subjects.entries()) {
+      const bytes = toBinary(
+        MsgProtoSchema,
+        create(MsgProtoSchema, { sequence: BigInt(i + 1), subject, data: Uint8Array.of(i) }),
+      );
+      reused.fill(0);
+      reused.set(bytes); // the same buffer each time, as a socket's read buffer
+      const m = decodeMsgProto(reused.subarray(0, bytes.length));
+      expect(m.subject).toBe(subject);
+      expect(m.sequence).toBe(BigInt(i + 1));
+      expect([...m.data]).toEqual([i]);
+    }
+  });
+
   it("PubMsgs encoded one after another never share bytes (slab allocation)", () => {
     const client = encodeConstField(1, "c");
     const conn = encodeConstField(6, new TextEncoder().encode("CONN"));
