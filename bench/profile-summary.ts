@@ -40,12 +40,20 @@ function frameName(f: CallFrame): string {
   return file ? `${name} ${file}:${f.lineNumber + 1}` : name;
 }
 
+/** A profile's nodes by id, and each node's parent id. */
+function indexNodes(p: Profile): { byId: Map<number, ProfileNode>; parent: Map<number, number> } {
+  const byId = new Map<number, ProfileNode>();
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  return { byId, parent };
+}
+
 /** Self and inclusive microseconds per function name. */
 export function summarizeProfile(p: Profile): { entries: Map<string, Entry>; totalUs: number } {
-  const byId = new Map<number, ProfileNode>();
-  for (const n of p.nodes) byId.set(n.id, n);
-  const parent = new Map<number, number>();
-  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const { byId, parent } = indexNodes(p);
   const selfUs = new Map<number, number>();
   let totalUs = 0;
   for (let i = 0; i < p.samples.length; i++) {
@@ -110,10 +118,7 @@ const HELPERS = new Set(["Node.js runtime (buffers, streams, timers)", "native (
 
 /** Self time per {@link category}; runtime helpers are charged to their nearest library caller. */
 export function groupProfile(p: Profile): { groups: Map<string, number>; totalUs: number } {
-  const byId = new Map<number, ProfileNode>();
-  for (const n of p.nodes) byId.set(n.id, n);
-  const parent = new Map<number, number>();
-  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const { byId, parent } = indexNodes(p);
   const groups = new Map<string, number>();
   let totalUs = 0;
   for (let i = 0; i < p.samples.length; i++) {

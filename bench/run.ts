@@ -41,6 +41,8 @@ interface Figure {
 }
 
 const WINDOW = 16_384;
+/** Channels are reused across rounds; these limits keep the servers' memory bounded. */
+const SERVER_LIMITS = { maxMsgs: 100_000, maxBytes: 512 * 2 ** 20 };
 const PEERS: ClientName[] = ["stan-ts", "node-nats-streaming"];
 /** The clients that, against a binary, also publish to the embedded server (issue 6 point 4). */
 const COMPARED: ClientName[] = ["node-nats-streaming", "stan-ts", "stan-raw"];
@@ -262,8 +264,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   workerPath = await bundleWorker();
   log("bench: starting the streaming server");
-  // Channels are reused across rounds; limits keep the server's memory bounded.
-  await using srv = await streamingServer({ maxMsgs: 100_000, maxBytes: 512 * 2 ** 20 });
+  await using srv = await streamingServer(SERVER_LIMITS);
   const machine = {
     cpus: cpus().length,
     cpu: cpus()[0]?.model ?? "unknown",
@@ -293,13 +294,7 @@ async function main(): Promise<void> {
   // publish throughput against both, alternating in the same rounds.
   let embedded: Awaited<ReturnType<typeof streamingServer>> | undefined;
   if (srv.mode === "binary" && !opts.smoke && figures.some((f) => f.name === "pub128")) {
-    const bin = process.env.NATS_STREAMING_SERVER;
-    delete process.env.NATS_STREAMING_SERVER;
-    try {
-      embedded = await streamingServer({ maxMsgs: 100_000, maxBytes: 512 * 2 ** 20 });
-    } finally {
-      process.env.NATS_STREAMING_SERVER = bin;
-    }
+    embedded = await streamingServer({ ...SERVER_LIMITS, mode: "embedded" });
     log(`bench: embedded server at ${embedded.url} too, for the server comparison`);
   }
   await using _embedded = embedded;

@@ -5,9 +5,9 @@
  * allocation per message. Every other message goes through `@stan-ts/proto`.
  */
 import { ErrorCode, StanProtocolError } from "./errors.js";
+import { decodeText, isAscii, RecentText } from "./recent.js";
 
 const utf8 = new TextEncoder();
-const utf8d = new TextDecoder("utf-8", { fatal: false });
 
 export function varintSize(n: number): number {
   if (n < 0x80) return 1;
@@ -118,11 +118,6 @@ function stringFieldSize(s: string): number {
   return 1 + 5 + s.length * 3; // 3 bytes per UTF-16 unit covers any string
 }
 
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
-}
-
 function writeString(buf: Uint8Array, pos: number, field: number, s: string): number {
   if (s.length === 0) return pos;
   buf[pos++] = (field << 3) | 2;
@@ -184,7 +179,7 @@ function writeSafeVarint(buf: Uint8Array, pos: number, n: number): number {
 }
 
 /** The last subject decoded from a MsgProto (deliveries of one channel come in runs). */
-const lastSubject = { bytes: new Uint8Array(0), value: "" };
+const lastSubject = new RecentText();
 
 /** A decoded MsgProto. `data` is a view into the received buffer (no copy). */
 export interface DecodedMsg {
@@ -254,40 +249,19 @@ class Reader {
     return out;
   }
 
-  /**
-   * A string field that repeats from message to message (a channel's name): the one in
-   * `last` is returned while the bytes are the same, instead of decoding them again.
-   */
-  recentString(last: { bytes: Uint8Array; value: string }, what: string): string {
-    const start = this.pos;
+  /** A string field that repeats from message to message, through `recent` (see recent.ts). */
+  recentString(recent: RecentText, what: string): string {
     const len = this.varint32(what);
     const at = this.pos;
-    const b = last.bytes;
-    if (len === b.length && at + len <= this.buf.length) {
-      let i = 0;
-      while (i < len && this.buf[at + i] === b[i]) i++;
-      if (i === len) {
-        this.pos = at + len;
-        return last.value;
-      }
-    }
-    this.pos = start;
-    const value = this.string(what);
-    // a copy (a Node.js Buffer's slice() would be a view): the read buffer is reused
-    last.bytes = new Uint8Array(this.buf.subarray(at, at + len));
-    last.value = value;
-    return value;
+    const end = at + len;
+    if (end > this.buf.length) this.fail(what);
+    this.pos = end;
+    return recent.get(this.buf, at, end, decodeText);
   }
 
   string(what: string): string {
     const b = this.bytes(what);
-    if (b.length < 64) {
-      for (let i = 0; i < b.length; i++) if ((b[i] as number) > 0x7f) return utf8d.decode(b);
-      // ASCII: one flat string in one call (a `+=` chain builds a rope that a Map lookup or
-      // a comparison must flatten again)
-      return String.fromCharCode.apply(null, b as unknown as number[]);
-    }
-    return utf8d.decode(b);
+    return decodeText(b, 0, b.length);
   }
 
   skip(wireType: number, what: string): void {

@@ -33,6 +33,7 @@ export {
 } from "./errors.js";
 export { FrameWriter } from "./frames.js";
 export { createInbox, Nuid, nuid } from "./nuid.js";
+export { decodeText, isAscii, RecentText } from "./recent.js";
 export type {
   BatchOutcome,
   ReconnectOptions,

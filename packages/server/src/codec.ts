@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import { decodeText, RecentText } from "@stan-ts/core";
 
 /** A decoded PubMsg (only the fields the server uses). */
 export interface WirePubMsg {
@@ -29,47 +30,16 @@ function toBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/**
- * A field's bytes as a string: short ASCII (guids, subjects, IDs) in JS, which is cheaper than
- * a call into the runtime for a few dozen bytes; anything else through Buffer.
- */
-function text(buf: Buffer, start: number, stop: number, latin1: boolean): string {
-  if (stop - start <= 64) {
-    let i = start;
-    while (i < stop && (buf[i] as number) < 0x80) i++;
-    if (i === stop) return String.fromCharCode.apply(null, buf.subarray(start, stop) as never);
-  }
-  return buf.toString(latin1 ? "latin1" : "utf8", start, stop);
+/** A field's bytes as latin1 (a connID: opaque bytes used as a map key). */
+function latin1(buf: Uint8Array, start: number, stop: number): string {
+  return toBuffer(buf).toString("latin1", start, stop);
 }
 
-/**
- * The string of a field that repeats from message to message (a publisher's clientID and
- * connID, a channel's name): the last one decoded is reused while its bytes are the same.
- */
-class Recent {
-  private bytes: Uint8Array = new Uint8Array(0);
-  private value = "";
-
-  constructor(private readonly latin1: boolean) {}
-
-  get(buf: Buffer, start: number, stop: number): string {
-    const b = this.bytes;
-    if (stop - start === b.length) {
-      let i = 0;
-      while (i < b.length && buf[start + i] === b[i]) i++;
-      if (i === b.length) return this.value;
-    }
-    this.value = text(buf, start, stop, this.latin1);
-    // a copy (Buffer#slice would be a view): nats.js reuses its read buffers
-    this.bytes = new Uint8Array(buf.subarray(start, stop));
-    return this.value;
-  }
-}
-
-const recentClientId = new Recent(false);
-const recentSubject = new Recent(false);
-const recentConnId = new Recent(true);
-const recentAckSubject = new Recent(false);
+// the fields that repeat from message to message: a publisher's IDs, a channel
+const recentClientId = new RecentText();
+const recentSubject = new RecentText();
+const recentConnId = new RecentText();
+const recentAckSubject = new RecentText();
 
 /** Position after the varint last read by {@link readVarint}. */
 let vpos = 0;
@@ -145,22 +115,22 @@ export function decodePubMsg(bytes: Uint8Array): WirePubMsg {
       if (stop > end) throw new Error("truncated field");
       switch (field) {
         case 1:
-          out.clientID = recentClientId.get(buf, start, stop);
+          out.clientID = recentClientId.get(buf, start, stop, decodeText);
           break;
         case 2:
-          out.guid = text(buf, start, stop, false);
+          out.guid = decodeText(buf, start, stop);
           break;
         case 3:
-          out.subject = recentSubject.get(buf, start, stop);
+          out.subject = recentSubject.get(buf, start, stop, decodeText);
           break;
         case 4:
-          out.reply = text(buf, start, stop, false);
+          out.reply = decodeText(buf, start, stop);
           break;
         case 5:
           out.data = buf.subarray(start, stop);
           break;
         case 6:
-          out.connID = recentConnId.get(buf, start, stop);
+          out.connID = recentConnId.get(buf, start, stop, latin1);
           break;
       }
       pos = stop;
@@ -186,7 +156,7 @@ export function decodeAck(bytes: Uint8Array): WireAck {
       const len = readVarint(buf, pos);
       const p2 = vpos;
       if (p2 + len > buf.length) throw new Error("truncated field");
-      out.subject = recentAckSubject.get(buf, p2, p2 + len);
+      out.subject = recentAckSubject.get(buf, p2, p2 + len, decodeText);
       pos = p2 + len;
     } else if (field === 2 && wt === 0) {
       out.sequence = readVarint(buf, pos);

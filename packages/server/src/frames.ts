@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { FrameWriter as Frames } from "@stan-ts/core";
+import { FrameWriter as Frames, isAscii } from "@stan-ts/core";
 import type { NatsConnection } from "nats";
 import { encodePubAck, varintSize, writeVarint } from "./codec.js";
 
@@ -87,9 +87,4 @@ export class FrameWriter {
       queueMicrotask(this.flushFn);
     }
   }
-}
-
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
 }

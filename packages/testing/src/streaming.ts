@@ -73,6 +73,8 @@ export type StreamingServerOptions = Pick<
   store?: "memory" | "file";
   /** Embedded server's log level. @default "silent" (STAN_LOG_LEVEL overrides) */
   logLevel?: LogLevel;
+  /** The mode to use instead of the environment's ({@link streamingMode}). */
+  mode?: StreamingMode;
 };
 
 /** A streaming server for a test, disposable with `await using`. */
@@ -213,9 +215,9 @@ async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals
  * ```
  */
 export async function streamingServer(
-  options: StreamingServerOptions = {},
+  given: StreamingServerOptions = {},
 ): Promise<StreamingServerHandle> {
-  const mode = streamingMode();
+  const { mode = streamingMode(), ...options } = given;
   if (mode === "external") {
     const unsupported = async (): Promise<void> => {
       throw new HarnessError(`restart/kill are not supported: ${serverControlUnavailable()}`);

@@ -20,6 +20,20 @@ async function connectOnce(url: string, clusterId: string): Promise<string> {
 }
 
 describe("streamingServer harness", () => {
+  it("uses the mode it is given over the environment's", async () => {
+    const saved = process.env.NATS_STREAMING_SERVER;
+    process.env.NATS_STREAMING_SERVER = "/nonexistent/nats-streaming-server";
+    try {
+      expect(streamingMode()).not.toBe("embedded");
+      await using stan = await streamingServer({ mode: "embedded" });
+      expect(stan.mode).toBe("embedded");
+      expect(await connectOnce(stan.url, stan.clusterId)).toBe("ok");
+    } finally {
+      if (saved === undefined) delete process.env.NATS_STREAMING_SERVER;
+      else process.env.NATS_STREAMING_SERVER = saved;
+    }
+  });
+
   it("starts, restarts the streaming server and the nats-server, and kills", async (ctx) => {
     skipWithoutServerControl(ctx);
     await using stan = await streamingServer({ store: "file" });
