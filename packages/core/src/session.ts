@@ -215,6 +215,8 @@ function finish(p: PendingPub, error: Error | undefined): void {
   } else p.resolve?.(p.guid);
 }
 const EMPTY = new Uint8Array(0);
+/** A guid's length, to size a message before its guid is drawn. */
+const GUID_PROBE = "x".repeat(GUID_LEN);
 
 /**
  * Runs `fn` once the I/O callbacks of this turn of the event loop are done (setImmediate where
@@ -759,9 +761,30 @@ export class Session {
     const closed = this.checkUsable();
     if (closed) throw closed;
     this.pubSubject(subject);
+    // Refuse what can never be sent before taking a place in the queue.
+    this.checkSize(
+      encodePubMsg(this.clientIdField, GUID_PROBE, subject, data, this.connIdField),
+      data,
+    );
     await this.waitForRoom(call);
     this.reserved--;
-    return this.sent(subject, data, call);
+    try {
+      return this.sent(subject, data, call);
+    } catch (err) {
+      // The woken waiter failed (aborted after its wake, or refused): pass the wake on, or
+      // every later publish would queue behind it forever.
+      this.wakeWaiters();
+      throw err;
+    }
+  }
+
+  private checkSize(bytes: Uint8Array, data: Uint8Array): void {
+    if (bytes.length > this.maxPayload) {
+      throw new StanArgumentError(
+        ErrorCode.MaxPayloadExceeded,
+        `stan: payload too large: ${data.length} bytes of data make a ${bytes.length}-byte message, over the NATS server's max_payload of ${this.maxPayload}`,
+      );
+    }
   }
 
   private sent(subject: string, data: Uint8Array, call: CallOptions | undefined): SentPublish {
@@ -822,12 +845,7 @@ export class Session {
     if (call?.signal?.aborted) throw abortError(call.signal, "publish");
     const full = this.pubSubject(subject);
     const bytes = encodePubMsg(this.clientIdField, guid, subject, data, this.connIdField);
-    if (bytes.length > this.maxPayload) {
-      throw new StanArgumentError(
-        ErrorCode.MaxPayloadExceeded,
-        `stan: payload too large: ${data.length} bytes of data make a ${bytes.length}-byte message, over the NATS server's max_payload of ${this.maxPayload}`,
-      );
-    }
+    this.checkSize(bytes, data);
     const custom = call?.timeout !== undefined;
     const timeout = custom ? (call?.timeout as number) : this.opts.pubAckTimeout;
     const deadline = Date.now() + timeout;
@@ -872,9 +890,21 @@ export class Session {
     // While healing, it waits in `pending` and is sent once the session is back. A publish
     // alone goes out at once (lowest latency); one among others in flight joins the outbox.
     if (this.state === "open") {
-      if (this.outCount === 0 && this.pending.size === 1)
-        this.nc.publish(full, bytes, this.pubOpts);
-      else this.enqueue(full, bytes, this.pubOpts, entry.guid);
+      if (this.outCount === 0 && this.pending.size === 1) {
+        try {
+          this.nc.publish(full, bytes, this.pubOpts);
+        } catch (err) {
+          // The NATS connection refused it (closing, or closed under a borrowed connection):
+          // nothing was sent, so take the entry back rather than leave it to reject unheard.
+          this.pending.remove(entry);
+          if (custom) this.customDeadlines--;
+          throw new StanConnectionError(
+            ErrorCode.ConnectionClosed,
+            `stan: publish failed, the NATS connection refused it: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+      } else this.enqueue(full, bytes, this.pubOpts, entry.guid);
     }
   }
 
@@ -943,13 +973,14 @@ export class Session {
             index: sent,
             seq: 0,
           };
-          sent++;
           const bytes = encodePubMsg(this.clientIdField, guid, subject, data, this.connIdField);
           this.track(entry, full, bytes, timeout, custom);
+          sent++;
         } while (sent < n && this.hasRoom());
       }
     } catch (err) {
       for (let i = sent; i < n; i++) batch.settled(i, err as Error); // never sent
+      this.wakeWaiters(); // a slot this batch was woken for must not stay unclaimed
     }
     const outcome = await batch.done;
     signal?.removeEventListener("abort", onAbort);

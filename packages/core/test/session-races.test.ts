@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import {
+  ErrorCode,
+  Session,
+  type SessionOptions,
+  StanArgumentError,
+  StanConnectionError,
+} from "../src/index.js";
+import { FakeNats, FakeStreamingServer } from "./fake-nats.js";
+
+const data = new Uint8Array([1, 2, 3]);
+
+function options(over: Partial<SessionOptions> = {}): SessionOptions {
+  return {
+    clusterId: "test-cluster",
+    clientId: "races",
+    connectTimeout: 500,
+    pubAckTimeout: 30_000,
+    maxPubAcksInflight: 16,
+    pingInterval: 60_000,
+    pingMaxOut: 3,
+    discoverPrefix: "_STAN.discover",
+    reconnect: false,
+    ...over,
+  };
+}
+
+async function setup(over: Partial<SessionOptions> = {}) {
+  const nc = new FakeNats();
+  const server = new FakeStreamingServer(nc);
+  const session = await Session.open(nc, options(over));
+  return { nc, server, session };
+}
+
+describe("Session races (issue 15)", () => {
+  it("item 3: a publish the NATS connection refuses rejects with a StanConnectionError and leaves nothing pending", async () => {
+    const { nc, session } = await setup({ pubAckTimeout: 50 });
+    const publish = nc.publish.bind(nc);
+    nc.publish = () => {
+      throw new Error("connection closed");
+    };
+    const err = await session.publish("a", data).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StanConnectionError);
+    expect((err as StanConnectionError).code).toBe(ErrorCode.ConnectionClosed);
+    expect(session.pendingPublishes).toBe(0);
+    nc.publish = publish;
+    // The old code left the entry pending: its ack timeout then rejected it with nobody
+    // listening (an unhandled rejection, which fails this run). Wait past that timeout.
+    await new Promise((r) => setTimeout(r, 120));
+    await expect(session.publish("a", data)).resolves.toMatch(/./);
+    await session.close();
+  });
+
+  it("item 4: a woken publish that fails (too large) passes the wake on; later publishes settle", async () => {
+    const { nc, server, session } = await setup({ maxPubAcksInflight: 1 });
+    server.mode = "hold";
+    const first = session.publish("a", data);
+    const big = session.publish("a", new Uint8Array(nc.info.max_payload + 1));
+    const third = session.publish("a", data);
+    await expect(big).rejects.toBeInstanceOf(StanArgumentError);
+    server.mode = "ack";
+    server.release();
+    await expect(first).resolves.toMatch(/./);
+    await expect(third).resolves.toMatch(/./);
+    await session.close();
+  });
+
+  it("item 4 (guard): a waiter aborted around its wake passes the wake on", async () => {
+    const { server, session } = await setup({ maxPubAcksInflight: 1 });
+    server.mode = "hold";
+    const first = session.publish("a", data);
+    const ac = new AbortController();
+    const second = session.publish("a", data, { signal: ac.signal });
+    const third = session.publish("a", data);
+    server.mode = "ack";
+    server.release(); // wakes `second` ...
+    await first;
+    ac.abort(); // ... which is aborted before it runs
+    await expect(second).rejects.toBeDefined();
+    await expect(third).resolves.toMatch(/./);
+    await session.close();
+  });
+});
