@@ -412,6 +412,17 @@ export class Session {
       throw new StanServerError(ErrorCode.ServerError, response.error);
     }
     const r = response;
+    if (this.state !== "connecting" && this.state !== "reconnecting") {
+      // close() (or a fatal loss) came while this connect request was in flight: the server
+      // has registered a session nobody wants. Do not revive it; release it on the server
+      // (best effort) so the clientID is free, and stop answering its heartbeats.
+      this.hbSub.unsubscribe();
+      if (r.closeRequests && !nc.isClosed()) {
+        const req = encode(CloseRequestSchema, { clientID: this.clientId });
+        nc.request(r.closeRequests, req, { timeout: this.opts.connectTimeout }).catch(noop);
+      }
+      throw this.checkOpen() as StanConnectionError;
+    }
     this.subjects = {
       pubPrefix: r.pubPrefix,
       subRequests: r.subRequests,

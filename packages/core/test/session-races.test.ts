@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   ErrorCode,
   Session,
@@ -79,5 +79,37 @@ describe("Session races (issue 15)", () => {
     await expect(second).rejects.toBeDefined();
     await expect(third).resolves.toMatch(/./);
     await session.close();
+  });
+
+  it("item 6: close() during a heal's connect request does not resurrect the session", async () => {
+    const { nc, server, session } = await setup({
+      pingInterval: 50,
+      pingMaxOut: 2,
+      reconnect: { initialDelay: 10, maxDelay: 20 },
+    });
+    let closeRequests = 0;
+    nc.subscribe("_STAN.close.test-cluster", { callback: () => closeRequests++ });
+    // Hold the heal's connect request, as a slow server would.
+    const paused = server.pauseDiscovery();
+    let held: { data: Uint8Array; reply: string } | undefined;
+    const holder = nc.subscribe("_STAN.discover.test-cluster", {
+      callback: (_e, m) => {
+        held = { data: m.data, reply: m.reply as string };
+      },
+    });
+    server.stopPings();
+    await vi.waitFor(() => expect(held).toBeDefined());
+    await session.close();
+    holder.unsubscribe();
+    server.answerPings();
+    paused.resume();
+    const before = server.connects;
+    const h = held as { data: Uint8Array; reply: string };
+    nc.publish("_STAN.discover.test-cluster", h.data, { reply: h.reply });
+    // the held connect request is answered: the server registers the session again ...
+    await vi.waitFor(() => expect(server.connects).toBe(before + 1));
+    await vi.waitFor(() => expect(closeRequests).toBe(1)); // ... and it is released at once
+    expect(session.isOpen).toBe(false);
+    await expect(session.publish("a", data)).rejects.toBeInstanceOf(StanConnectionError);
   });
 });
