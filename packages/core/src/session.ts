@@ -663,7 +663,8 @@ export class Session {
   /** Waits until the session is open again (bounded by the call's options or `limit` ms). */
   private waitOpen(call: CallOptions | undefined, what: string, limit: number): Promise<void> {
     if (this.state === "open") return Promise.resolve();
-    const closed = this.checkOpen();
+    // While healing, wait (as publish does); only a closed or lost session fails at once.
+    const closed = this.checkUsable();
     if (closed) return Promise.reject(closed);
     let waiter: (() => void) | undefined;
     const reopened = new Promise<void>((resolve) => {
@@ -1226,7 +1227,9 @@ export class Session {
 
   /** @internal */
   sendAck(sub: CoreSubscription, sequence: bigint): void {
-    if (this.state === "reconnecting") return; // not deliverable now: the server redelivers
+    // Not deliverable now (no session, or the subscription's new ack inbox is not known
+    // yet; the old one died with the old session): the server redelivers it.
+    if (this.state === "reconnecting" || sub.resubscribing) return;
     const closed = this.checkOpen();
     if (closed) throw closed;
     this.enqueue(sub.ackInbox, encodeAck(sub.params.subject, sequence), undefined, "");
@@ -1249,6 +1252,17 @@ export class Session {
       unsubscribe ? "unsubscribe" : "subscription close",
       this.opts.pubAckTimeout,
     );
+    if (sub.resubscribing) {
+      // The heal is re-creating it: its ack inbox is about to change. Wait for the new one,
+      // then decide again (the session may have been lost once more meanwhile).
+      await withCancel(sub.resubscribing, call, unsubscribe ? "unsubscribe" : "subscription close");
+      return this.endSubscription(sub, unsubscribe, call);
+    }
+    if (!this.subs.has(sub)) {
+      // the heal could not re-create it: the server has no such subscription to end
+      sub.detach();
+      return;
+    }
     const subject = unsubscribe ? this.subjects.unsubRequests : this.subjects.subCloseRequests;
     if (!subject) {
       throw new StanServerError(ErrorCode.NotSupported, Messages.notSupported);
@@ -1399,6 +1413,19 @@ export class CoreSubscription {
    * from when it was created (a new-only subscription skips nothing published meanwhile).
    */
   resubscribe(): Promise<void> {
+    const request = this.requestResubscribe();
+    const settled = request.then(noop, noop);
+    this.resubscribing = settled;
+    void settled.then(() => {
+      if (this.resubscribing === settled) this.resubscribing = undefined;
+    });
+    return request;
+  }
+
+  /** @internal While a heal re-creates it: settles (never rejects) once it is done. */
+  resubscribing: Promise<void> | undefined;
+
+  private requestResubscribe(): Promise<void> {
     const p = this.params;
     let params = p;
     if (!p.durableName) {

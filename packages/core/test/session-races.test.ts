@@ -1,7 +1,15 @@
 import { describe, expect, it, vi } from "vitest";
 import {
+  decode,
+  encode,
+  StartPosition,
+  SubscriptionResponseSchema,
+  UnsubscribeRequestSchema,
+} from "@stan-ts/proto";
+import {
   ErrorCode,
   Session,
+  type SessionEvent,
   type SessionOptions,
   StanArgumentError,
   StanConnectionError,
@@ -112,4 +120,103 @@ describe("Session races (issue 15)", () => {
     expect(session.isOpen).toBe(false);
     await expect(session.publish("a", data)).rejects.toBeInstanceOf(StanConnectionError);
   });
+
+  /** A subscription responder whose answers can be held; records unsubscribe/close requests. */
+  function subServer(nc: FakeNats) {
+    const state = {
+      requests: 0,
+      hold: false,
+      held: [] as Array<() => void>,
+      ended: [] as Array<{ kind: string; inbox: string }>,
+    };
+    nc.subscribe("_STAN.sub.test-cluster", {
+      callback: (_e, m) => {
+        const n = ++state.requests;
+        const answer = () => {
+          const resp = encode(SubscriptionResponseSchema, { ackInbox: `_ACK.${n}` });
+          if (m.reply) nc.publish(m.reply, resp);
+        };
+        if (state.hold) state.held.push(answer);
+        else answer();
+      },
+    });
+    for (const kind of ["unsub", "subclose"]) {
+      nc.subscribe(`_STAN.${kind}.test-cluster`, {
+        callback: (_e, m) => {
+          state.ended.push({ kind, inbox: decode(UnsubscribeRequestSchema, m.data).inbox });
+          if (m.reply) nc.publish(m.reply, encode(SubscriptionResponseSchema, {}));
+        },
+      });
+    }
+    return state;
+  }
+
+  const durable = {
+    subject: "a",
+    durableName: "d",
+    maxInflight: 8,
+    ackWaitSecs: 30,
+    startPosition: StartPosition.First,
+  };
+  const noSink = { deliver: () => {}, end: () => {} };
+  const healing = {
+    pingInterval: 50,
+    pingMaxOut: 2,
+    reconnect: { initialDelay: 10, maxDelay: 20 },
+  };
+
+  it("item 7: subscribe() and unsubscribe() during a heal wait for it instead of failing", async () => {
+    const { nc, server, session } = await setup(healing);
+    const subs = subServer(nc);
+    const sub = await session.subscribe(durable, noSink);
+    const paused = server.pauseDiscovery();
+    server.stopPings();
+    await nextEvent(session, "reconnecting");
+    const second = session.subscribe({ ...durable, durableName: "e" }, noSink);
+    const gone = sub.end(true);
+    server.answerPings();
+    paused.resume();
+    await expect(second).resolves.toBeDefined();
+    await expect(gone).resolves.toBeUndefined();
+    // the durable was deleted with the ack inbox of the healed session
+    expect(subs.ended).toHaveLength(1);
+    expect(subs.ended[0]?.kind).toBe("unsub");
+    expect(subs.ended[0]?.inbox).not.toBe("_ACK.1");
+    await session.close();
+  });
+
+  it("item 8: sub.close() while the heal re-creates it uses the new ack inbox", async () => {
+    const { nc, server, session } = await setup(healing);
+    const subs = subServer(nc);
+    const sub = await session.subscribe(durable, noSink);
+    expect(sub.ackInbox).toBe("_ACK.1");
+    subs.hold = true;
+    server.stopPings();
+    await nextEvent(session, "disconnected");
+    server.answerPings();
+    await vi.waitFor(() => expect(subs.held).toHaveLength(1));
+    let oldInboxAcks = 0;
+    nc.subscribe("_ACK.1", { callback: () => oldInboxAcks++ });
+    sub.ack(1n); // dropped (the server redelivers), not sent to the dead inbox
+    const closing = sub.end(false);
+    await new Promise((r) => setImmediate(r));
+    expect(subs.ended).toHaveLength(0);
+    subs.hold = false;
+    (subs.held.shift() as () => void)();
+    await closing;
+    expect(subs.ended).toEqual([{ kind: "subclose", inbox: "_ACK.2" }]);
+    expect(oldInboxAcks).toBe(0);
+    await session.close();
+  });
 });
+
+function nextEvent(session: Session, type: SessionEvent["type"]): Promise<SessionEvent> {
+  return new Promise((resolve) => {
+    const off = session.onEvent((e) => {
+      if (e.type === type) {
+        off();
+        resolve(e);
+      }
+    });
+  });
+}
