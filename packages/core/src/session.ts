@@ -48,7 +48,7 @@ import {
   type NatsMsgLike,
   type NatsSubscriptionLike,
 } from "./transport.js";
-import { validateSubject } from "./validate.js";
+import { validateSubject, validateTimeout } from "./validate.js";
 
 /** Settings of a {@link Session}; the client fills in the defaults. */
 export interface SessionOptions {
@@ -773,6 +773,7 @@ export class Session {
     const closed = this.checkUsable();
     if (closed) throw closed;
     this.pubSubject(subject);
+    if (call?.timeout !== undefined) validateTimeout(call.timeout, "publish");
     // Refuse what can never be sent before taking a place in the queue.
     this.checkSize(
       encodePubMsg(this.clientIdField, GUID_PROBE, subject, data, this.connIdField),
@@ -859,7 +860,7 @@ export class Session {
     const bytes = encodePubMsg(this.clientIdField, guid, subject, data, this.connIdField);
     this.checkSize(bytes, data);
     const custom = call?.timeout !== undefined;
-    const timeout = custom ? (call?.timeout as number) : this.opts.pubAckTimeout;
+    const timeout = custom ? validateTimeout(call?.timeout, "publish") : this.opts.pubAckTimeout;
     const deadline = Date.now() + timeout;
     const promise = new Promise<string>(captureResolvers);
     const entry: PendingPub = {
@@ -953,7 +954,7 @@ export class Session {
     }
     const batch = new PublishBatch(n);
     const custom = call?.timeout !== undefined;
-    const timeout = custom ? (call?.timeout as number) : this.opts.pubAckTimeout;
+    const timeout = custom ? validateTimeout(call?.timeout, "publish") : this.opts.pubAckTimeout;
     let sent = 0;
     const signal = call?.signal;
     const onAbort = () => {

@@ -88,3 +88,19 @@ export function validateInt(value: unknown, what: string, min: number, max: numb
 export function invalidArgument(message: string): never {
   return fail(message);
 }
+
+/** The longest delay a timer accepts (ms); setTimeout fires at once beyond it. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Checks a call's `timeout` (ms): a finite number from 0 to 2^31-1. `NaN` or `Infinity`
+ * would never expire and hold their place (a publish window slot) forever.
+ */
+export function validateTimeout(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS) {
+    fail(
+      `stan: invalid ${what} timeout: ${String(value)} (expected a finite number of milliseconds from 0 to ${MAX_TIMER_MS})`,
+    );
+  }
+  return value;
+}

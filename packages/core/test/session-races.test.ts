@@ -208,6 +208,23 @@ describe("Session races (issue 15)", () => {
     expect(oldInboxAcks).toBe(0);
     await session.close();
   });
+
+  it("item 14: a publish timeout of NaN or Infinity is refused and holds no window slot", async () => {
+    const { server, session } = await setup({ maxPubAcksInflight: 1 });
+    server.mode = "drop";
+    for (const timeout of [Number.NaN, Number.POSITIVE_INFINITY, -1]) {
+      await expect(session.publish("a", data, { timeout })).rejects.toBeInstanceOf(
+        StanArgumentError,
+      );
+      await expect(session.sendBatch("a", [data], { timeout })).rejects.toBeInstanceOf(
+        StanArgumentError,
+      );
+    }
+    expect(session.pendingPublishes).toBe(0);
+    server.mode = "ack";
+    await expect(session.publish("a", data)).resolves.toMatch(/./);
+    await session.close();
+  });
 });
 
 function nextEvent(session: Session, type: SessionEvent["type"]): Promise<SessionEvent> {
