@@ -403,12 +403,18 @@ export class Session {
         "connect",
       );
     } catch (err) {
-      this.hbSub.unsubscribe();
+      this.abandonHandshake();
       throw mapRequestError(err, Messages.connectTimeout, ErrorCode.ConnectTimeout);
     }
-    const response = decodeOrProtocolError(ConnectResponseSchema, reply.data, "ConnectResponse");
+    let response: ReturnType<typeof decodeConnectResponse>;
+    try {
+      response = decodeConnectResponse(reply.data);
+    } catch (err) {
+      this.abandonHandshake();
+      throw err;
+    }
     if (response.error) {
-      this.hbSub.unsubscribe();
+      this.abandonHandshake();
       throw new StanServerError(ErrorCode.ServerError, response.error);
     }
     const r = response;
@@ -443,6 +449,18 @@ export class Session {
       nc.closed().then(onClosed, onClosed);
     }
     this.emit({ type: "connected", clientId: this.clientId });
+  }
+
+  /**
+   * Undoes a failed handshake's NATS subscriptions: the heartbeat inbox always, the ack
+   * inbox too when the session never opened (on a borrowed connection it would outlive us).
+   */
+  private abandonHandshake(): void {
+    this.hbSub?.unsubscribe();
+    if (this.state === "connecting") {
+      this.ackSub?.unsubscribe();
+      this.ackSub = undefined;
+    }
   }
 
   // ---------------------------------------------------------------- pings
@@ -1490,6 +1508,10 @@ function isTransientResubscribeError(err: unknown): boolean {
 }
 
 /** Decodes a reply, turning malformed bytes into a {@link StanProtocolError}. */
+function decodeConnectResponse(data: Uint8Array) {
+  return decodeOrProtocolError(ConnectResponseSchema, data, "ConnectResponse");
+}
+
 function decodeOrProtocolError<T extends Message>(
   schema: GenMessage<T>,
   bytes: Uint8Array,

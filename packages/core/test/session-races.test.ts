@@ -225,6 +225,26 @@ describe("Session races (issue 15)", () => {
     await expect(session.publish("a", data)).resolves.toMatch(/./);
     await session.close();
   });
+
+  it("item 13: a failed connect on a borrowed connection leaves no NATS subscription behind", async () => {
+    const nc = new FakeNats();
+    const live = new Set<string>();
+    const subscribe = nc.subscribe.bind(nc);
+    nc.subscribe = (subject, opts) => {
+      const sub = subscribe(subject, opts);
+      live.add(subject);
+      return {
+        unsubscribe: () => {
+          live.delete(subject);
+          sub.unsubscribe();
+        },
+      };
+    };
+    for (let i = 0; i < 3; i++) {
+      await expect(Session.open(nc, options())).rejects.toBeDefined(); // no streaming server
+    }
+    expect([...live]).toEqual([]);
+  });
 });
 
 function nextEvent(session: Session, type: SessionEvent["type"]): Promise<SessionEvent> {
