@@ -215,6 +215,28 @@ function finish(p: PendingPub, error: Error | undefined): void {
   } else p.resolve?.(p.guid);
 }
 const EMPTY = new Uint8Array(0);
+
+/**
+ * The sessions of each NATS connection that end when it closes. One watcher per connection,
+ * and a session leaves the set when it ends: a borrowed connection that outlives many
+ * sessions does not keep each closed one (and its buffers) alive.
+ */
+const watchers = new WeakMap<NatsConnectionLike, Set<Session>>();
+
+function watchNatsClosed(nc: NatsConnectionLike, session: Session): void {
+  let set = watchers.get(nc);
+  if (!set) {
+    const sessions = new Set<Session>();
+    set = sessions;
+    watchers.set(nc, sessions);
+    const onClosed = () => {
+      watchers.delete(nc);
+      for (const s of [...sessions]) s.natsClosed();
+    };
+    nc.closed().then(onClosed, onClosed);
+  }
+  set.add(session);
+}
 /** A guid's length, to size a message before its guid is drawn. */
 const GUID_PROBE = "x".repeat(GUID_LEN);
 
@@ -321,6 +343,11 @@ export class Session {
     const s = new Session(nc, opts);
     await s.handshake(call);
     return s;
+  }
+
+  /** @internal Its NATS connection closed. */
+  natsClosed(): void {
+    this.fail("stan: NATS connection closed");
   }
 
   /** True until the session is closed or lost. */
@@ -445,8 +472,7 @@ export class Session {
     }
     if (!this.natsClosedWatch) {
       this.natsClosedWatch = true;
-      const onClosed = () => this.fail("stan: NATS connection closed");
-      nc.closed().then(onClosed, onClosed);
+      watchNatsClosed(nc, this);
     }
     this.emit({ type: "connected", clientId: this.clientId });
   }
@@ -715,6 +741,7 @@ export class Session {
   }
 
   private teardownNats(): void {
+    watchers.get(this.nc)?.delete(this);
     if (this.nc.isClosed()) return;
     try {
       this.hbSub?.unsubscribe();

@@ -245,6 +245,28 @@ describe("Session races (issue 15)", () => {
     }
     expect([...live]).toEqual([]);
   });
+
+  it("item 12: closed sessions on a borrowed connection are not held by its closed() promise", async () => {
+    const nc = new FakeNats();
+    new FakeStreamingServer(nc);
+    let watches = 0;
+    const closed = nc.closed.bind(nc);
+    nc.closed = () => {
+      watches++;
+      return closed();
+    };
+    for (let i = 0; i < 50; i++) {
+      const s = await Session.open(nc, options({ clientId: `c${i}` }));
+      await s.close();
+    }
+    // one watcher per connection (the old code chained one per session, each keeping it alive)
+    expect(watches).toBe(1);
+    const live = await Session.open(nc, options({ clientId: "live" }));
+    const lost = nextEvent(live, "connection-lost");
+    await nc.close();
+    await lost;
+    expect(live.isOpen).toBe(false);
+  });
 });
 
 function nextEvent(session: Session, type: SessionEvent["type"]): Promise<SessionEvent> {
