@@ -80,7 +80,8 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
     reject: (e: unknown) => void;
   }> = [];
   private iterating = false;
-  private lastAuto: Message | undefined;
+  /** Handed out by the iterator in auto-ack mode, acked at the next `next()` (several when `next()` calls overlap). */
+  private lastAuto: Message[] = [];
   private ended = false;
   private endError: StanError | undefined;
   private errorThrown = false;
@@ -167,20 +168,22 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
 
   private handOut(msg: Message): IteratorResult<Message> {
     this.delivered++;
-    if (!this.manualAcks) this.lastAuto = msg;
+    if (!this.manualAcks) this.lastAuto.push(msg);
     return { value: msg, done: false };
   }
 
   /** Next message, or done; throws the error that ended the subscription once. */
   pull(): Promise<IteratorResult<Message>> {
-    if (this.lastAuto) {
-      const prev = this.lastAuto;
-      this.lastAuto = undefined;
+    if (this.lastAuto.length > 0) {
+      const prevs = this.lastAuto;
+      this.lastAuto = [];
       if (!this.ended) {
-        try {
-          prev.ackInternal();
-        } catch {
-          // the subscription ended meanwhile: the server redelivers
+        for (const prev of prevs) {
+          try {
+            prev.ackInternal();
+          } catch {
+            // the subscription ended meanwhile: the server redelivers
+          }
         }
       }
     }
@@ -206,22 +209,22 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    if (this.iterating) {
+    // A finished subscription can be iterated again: the loop just ends.
+    if (this.iterating && !(this.ended && this.head >= this.buffer.length)) {
       throw new StanSubscriptionError(
         ErrorCode.AlreadyIterating,
         `stan: subscription on "${this.subject}" is already being iterated: a subscription has a single consumer`,
       );
     }
     this.iterating = true;
-    return {
-      next: () => this.pull(),
-      return: async () => {
-        // Leaving the loop: the last message is not acked (its body may have thrown).
-        this.lastAuto = undefined;
-        await this.close().catch(() => {});
-        return { value: undefined, done: true };
-      },
+    const leave = async (): Promise<IteratorResult<Message>> => {
+      // Leaving the loop: the last message is not acked (its body may have thrown).
+      this.lastAuto = [];
+      await this.close().catch(() => {});
+      return { value: undefined, done: true };
     };
+    // `throw` too, so that `yield*` delegation can end it (as `return` does)
+    return { next: () => this.pull(), return: leave, throw: leave };
   }
 
   /** @internal Consumes the subscription with a callback, in order or with bounded concurrency. */
@@ -261,9 +264,9 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
   }
 
   private pullRaw(): Promise<IteratorResult<Message>> {
-    this.lastAuto = undefined;
+    this.lastAuto = [];
     return this.pull().then((r) => {
-      this.lastAuto = undefined;
+      this.lastAuto = [];
       return r;
     });
   }
