@@ -82,6 +82,10 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
   private iterating = false;
   /** Handed out by the iterator in auto-ack mode, acked at the next `next()` (several when `next()` calls overlap). */
   private lastAuto: Message[] = [];
+  /** Buffered messages by sequence: their position counted from the first ever buffered. */
+  private readonly positions = new Map<bigint, number>();
+  /** Position of `buffer[0]` in that count. */
+  private base = 0;
   private ended = false;
   private endError: StanError | undefined;
   private errorThrown = false;
@@ -116,11 +120,11 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
     if (this.ended) return;
     if (m.redelivered) {
       // A redelivery of a message still in the buffer replaces it: the buffer stays bounded.
-      for (let i = this.head; i < this.buffer.length; i++) {
-        if ((this.buffer[i] as Message).sequence === m.sequence) {
-          this.buffer[i] = new Message(m, this);
-          return;
-        }
+      // Found through an index by sequence (a scan per redelivery was quadratic).
+      const at = this.positions.get(m.sequence);
+      if (at !== undefined && at - this.base >= this.head) {
+        this.buffer[at - this.base] = new Message(m, this);
+        return;
       }
     }
     const msg = new Message(m, this);
@@ -128,6 +132,7 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
     if (w) {
       w.resolve(this.handOut(msg));
     } else {
+      this.positions.set(m.sequence, this.base + this.buffer.length);
       this.buffer.push(msg);
     }
   }
@@ -138,6 +143,7 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
     this.endError = error;
     this.buffer = [];
     this.head = 0;
+    this.positions.clear();
     for (const w of this.waiters.splice(0)) {
       if (error && !this.errorThrown) {
         this.errorThrown = true;
@@ -189,9 +195,13 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
     }
     if (this.head < this.buffer.length) {
       const msg = this.buffer[this.head] as Message;
+      if (this.positions.get(msg.sequence) === this.base + this.head) {
+        this.positions.delete(msg.sequence);
+      }
       this.buffer[this.head++] = undefined as unknown as Message;
       if (this.head > 1024 && this.head * 2 > this.buffer.length) {
         this.buffer = this.buffer.slice(this.head);
+        this.base += this.head;
         this.head = 0;
       }
       return Promise.resolve(this.handOut(msg));
