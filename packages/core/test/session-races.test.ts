@@ -1,4 +1,3 @@
-import { describe, expect, it, vi } from "vitest";
 import {
   decode,
   encode,
@@ -6,6 +5,7 @@ import {
   SubscriptionResponseSchema,
   UnsubscribeRequestSchema,
 } from "@stan-ts/proto";
+import { describe, expect, it, vi } from "vitest";
 import {
   ErrorCode,
   Session,
