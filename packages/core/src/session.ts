@@ -638,13 +638,20 @@ export class Session {
     // First, synchronously: publishes made from now on (the session is open again) must not
     // overtake those that waited through the outage.
     let count = 0;
-    for (const p of this.pending) {
-      this.nc.publish(
-        this.pubSubject(p.subject),
-        encodePubMsg(this.clientIdField, p.guid, p.subject, p.data, this.connIdField),
-        this.pubOpts,
-      );
-      count++;
+    try {
+      for (const p of this.pending) {
+        this.nc.publish(
+          this.pubSubject(p.subject),
+          encodePubMsg(this.clientIdField, p.guid, p.subject, p.data, this.connIdField),
+          this.pubOpts,
+        );
+        count++;
+      }
+    } catch (err) {
+      // NATS refused (it is closing): this runs inside the heal, nobody awaits it, so end the
+      // session with the cause instead of letting it escape as an unhandled rejection.
+      this.fail(`stan: re-sending publishes after a heal failed: ${(err as Error).message}`, err);
+      return;
     }
     if (count > 0) this.emit({ type: "republished", count });
     // Subscriptions are re-created concurrently (a bounded number of requests at a time), so

@@ -267,6 +267,23 @@ describe("Session races (issue 15)", () => {
     await lost;
     expect(live.isOpen).toBe(false);
   });
+
+  it("suspicious: a heal whose re-send NATS refuses ends the session instead of an unhandled rejection", async () => {
+    const { nc, server, session } = await setup(healing);
+    server.mode = "drop";
+    const pending = session.publish("a", data);
+    await new Promise((r) => setImmediate(r));
+    server.stopPings();
+    await nextEvent(session, "disconnected");
+    const publish = nc.publish.bind(nc);
+    nc.publish = (subject, payload, opts) => {
+      if (subject.startsWith("_STAN.pub.")) throw new Error("connection draining");
+      publish(subject, payload, opts);
+    };
+    server.answerPings();
+    await expect(pending).rejects.toBeInstanceOf(StanConnectionError);
+    expect(session.isOpen).toBe(false);
+  });
 });
 
 function nextEvent(session: Session, type: SessionEvent["type"]): Promise<SessionEvent> {
