@@ -6,39 +6,9 @@ import {
   UnsubscribeRequestSchema,
 } from "@stan-ts/proto";
 import { describe, expect, it, vi } from "vitest";
-import {
-  ErrorCode,
-  Session,
-  type SessionEvent,
-  type SessionOptions,
-  StanArgumentError,
-  StanConnectionError,
-} from "../src/index.js";
+import { ErrorCode, Session, StanArgumentError, StanConnectionError } from "../src/index.js";
 import { FakeNats, FakeStreamingServer } from "./fake-nats.js";
-
-const data = new Uint8Array([1, 2, 3]);
-
-function options(over: Partial<SessionOptions> = {}): SessionOptions {
-  return {
-    clusterId: "test-cluster",
-    clientId: "races",
-    connectTimeout: 500,
-    pubAckTimeout: 30_000,
-    maxPubAcksInflight: 16,
-    pingInterval: 60_000,
-    pingMaxOut: 3,
-    discoverPrefix: "_STAN.discover",
-    reconnect: false,
-    ...over,
-  };
-}
-
-async function setup(over: Partial<SessionOptions> = {}) {
-  const nc = new FakeNats();
-  const server = new FakeStreamingServer(nc);
-  const session = await Session.open(nc, options(over));
-  return { nc, server, session };
-}
+import { data, nextEvent, options, setup } from "./session-fixtures.js";
 
 describe("Session races (issue 15)", () => {
   it("item 3: a publish the NATS connection refuses rejects with a StanConnectionError and leaves nothing pending", async () => {
@@ -285,14 +255,3 @@ describe("Session races (issue 15)", () => {
     expect(session.isOpen).toBe(false);
   });
 });
-
-function nextEvent(session: Session, type: SessionEvent["type"]): Promise<SessionEvent> {
-  return new Promise((resolve) => {
-    const off = session.onEvent((e) => {
-      if (e.type === type) {
-        off();
-        resolve(e);
-      }
-    });
-  });
-}

@@ -11,7 +11,6 @@ import {
   ErrorCode,
   Session,
   type SessionEvent,
-  type SessionOptions,
   StanAbortError,
   StanArgumentError,
   StanConnectionError,
@@ -19,44 +18,8 @@ import {
   StanServerError,
   StanTimeoutError,
 } from "../src/index.js";
-import { FakeNats, FakeStreamingServer } from "./fake-nats.js";
-
-const data = new Uint8Array([1, 2, 3]);
-
-function options(over: Partial<SessionOptions> = {}): SessionOptions {
-  return {
-    clusterId: "test-cluster",
-    clientId: "unit",
-    connectTimeout: 500,
-    pubAckTimeout: 30_000,
-    maxPubAcksInflight: 16,
-    pingInterval: 60_000,
-    pingMaxOut: 3,
-    discoverPrefix: "_STAN.discover",
-    reconnect: false,
-    ...over,
-  };
-}
-
-async function setup(over: Partial<SessionOptions> = {}) {
-  const nc = new FakeNats();
-  const server = new FakeStreamingServer(nc);
-  const session = await Session.open(nc, options(over));
-  const events: SessionEvent[] = [];
-  session.onEvent((e) => events.push(e));
-  return { nc, server, session, events };
-}
-
-function nextEvent(session: Session, type: SessionEvent["type"]): Promise<SessionEvent> {
-  return new Promise((resolve) => {
-    const off = session.onEvent((e) => {
-      if (e.type === type) {
-        off();
-        resolve(e);
-      }
-    });
-  });
-}
+import { FakeNats } from "./fake-nats.js";
+import { data, nextEvent, options, setup } from "./session-fixtures.js";
 
 describe("Session (engine) against a precise fake", () => {
   afterEach(() => {
