@@ -38,8 +38,9 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    // As nats-streaming-server 0.25.6: 143 after SIGTERM, 0 after SIGINT.
     server.close().then(
-      () => process.exit(0),
+      () => process.exit(signal === "SIGTERM" ? 143 : 0),
       (err: unknown) => {
         process.stderr.write(`stan-server: ${String(err)} (on ${signal})\n`);
         process.exit(1);

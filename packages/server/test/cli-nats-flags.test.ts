@@ -18,7 +18,8 @@ function freePort(): Promise<number> {
 
 describe("stan-server passes nats-server flags through", () => {
   it("collects the official binary's nats-server flags, refuses them with -ns", () => {
-    const o = parseArgs([
+    // The official binary's nats-server flags, in order; -p is stan-server's own.
+    const natsFlags = [
       "--cluster",
       "nats://127.0.0.1:6222",
       "--routes=nats://127.0.0.1:6223",
@@ -34,27 +35,10 @@ describe("stan-server passes nats-server flags through", () => {
       "--tlsverify=false",
       "-c",
       "/tmp/x.conf",
-      "-p",
-      "4333",
-    ]) as ServerOptions;
+    ];
+    const o = parseArgs([...natsFlags, "-p", "4333"]) as ServerOptions;
     expect(o.natsPort).toBe(4333);
-    expect(o.natsArgs).toEqual([
-      "--cluster",
-      "nats://127.0.0.1:6222",
-      "--routes=nats://127.0.0.1:6223",
-      "--cluster_name",
-      "c1",
-      "--user",
-      "u",
-      "--pass",
-      "p",
-      "-m",
-      "8222",
-      "--tls",
-      "--tlsverify=false",
-      "-c",
-      "/tmp/x.conf",
-    ]);
+    expect(o.natsArgs).toEqual(natsFlags);
     expect(() => parseArgs(["-ns", "nats://127.0.0.1:4222", "--routes", "nats://x:1"])).toThrow(
       /--routes: nats-server option\(s\) cannot be used with -ns/,
     );
@@ -108,4 +92,34 @@ describe("stan-server passes nats-server flags through", () => {
       await server.close();
     }
   }, 20_000);
+});
+
+describe("stan-server exit status", () => {
+  for (const [signal, status] of [
+    ["SIGTERM", 143],
+    ["SIGINT", 0],
+  ] as const) {
+    it(`exits ${status} on ${signal}, as nats-streaming-server 0.25.6`, async () => {
+      const { spawn } = await import("node:child_process");
+      const { fileURLToPath } = await import("node:url");
+      const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url));
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", "--conditions=@stan-ts/source", bin],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
+      let log = "";
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.setEncoding("utf8");
+        child.stderr.on("data", (c: string) => {
+          log += c;
+          if (log.includes('"listening"')) resolve();
+        });
+        child.once("exit", () => reject(new Error(`exited before listening:\n${log}`)));
+      });
+      const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+      child.kill(signal);
+      expect(await exited).toBe(status);
+    }, 20_000);
+  }
 });
