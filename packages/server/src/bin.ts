@@ -30,24 +30,33 @@ async function main(): Promise<void> {
     );
     return;
   }
-  const server = await startServer(parsed);
-  process.stderr.write(
-    `${JSON.stringify({ time: new Date().toISOString(), level: "info", msg: "listening", url: server.url, clusterId: server.clusterId })}\n`,
-  );
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    server.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`stan-server: ${String(err)} (on ${signal})\n`);
-        process.exit(1);
-      },
-    );
+  // Handlers first, so a signal that arrives during start-up (or just as the "listening" line
+  // is read) is handled too: the server stops once started.
+  let signalled: NodeJS.Signals | undefined;
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  const stop = (signal: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = signal;
+    if (server) shutdown(server, signal);
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  server = await startServer(parsed);
+  process.stderr.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level: "info", msg: "listening", url: server.url, clusterId: server.clusterId })}\n`,
+  );
+  if (signalled) shutdown(server, signalled);
+}
+
+/** Closes the server and exits as nats-streaming-server 0.25.6: 143 after SIGTERM, 0 after SIGINT. */
+function shutdown(server: { close(): Promise<void> }, signal: NodeJS.Signals): void {
+  server.close().then(
+    () => process.exit(signal === "SIGTERM" ? 143 : 0),
+    (err: unknown) => {
+      process.stderr.write(`stan-server: ${String(err)} (on ${signal})\n`);
+      process.exit(1);
+    },
+  );
 }
 
 main().catch((err: unknown) => {

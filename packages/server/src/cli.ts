@@ -29,8 +29,13 @@ Streaming server options:
 
 NATS options:
   -ns,  --nats_server <url>        Attach to this NATS server instead of starting one
-  -a,   --addr <host>              Host for the started nats-server (only 127.0.0.1)
-  -p,   --port <int>               Port for the started nats-server (default: free port)
+  -a,   --addr <host>              Host for the started nats-server (default: 127.0.0.1)
+  -p,   --port <int>               Port for the started nats-server (default: free port;
+                                   ignored with -ns, as nats-streaming-server does)
+  Every other nats-server 2.9 flag is passed to the started nats-server, for example
+  --cluster, --routes, --cluster_name, --user/--pass, --auth, --tls, --tlscert, --tlskey,
+  --tlsverify, --tlscacert, -m/--http_port, -ms/--https_port, -c/--config, -P/--pid,
+  -n/--name, -js, -sd. They are refused with -ns (there is no nats-server to pass them to).
 
 Logging:
   -l, --log_level <level>          trace|debug|info|warn|error|silent (default: info)
@@ -130,11 +135,6 @@ flag(["discover_prefix"], (o, v) => {
 flag(["ns", "nats_server"], (o, v) => {
   o.natsUrl = v;
 });
-flag(["a", "addr", "net"], (_o, v) => {
-  if (v !== "127.0.0.1" && v !== "localhost") {
-    throw new Error("the embedded nats-server listens on 127.0.0.1 only");
-  }
-});
 flag(["p", "port"], (o, v) => {
   o.natsPort = parseInteger(v);
 });
@@ -142,9 +142,63 @@ flag(["l", "log_level"], (o, v) => {
   o.logLevel = v as LogLevel;
 });
 
+/** nats-server 2.9 flags taking a value, passed through to the started nats-server. */
+const NATS_VALUE = new Set([
+  "a",
+  "addr",
+  "net",
+  "P",
+  "pid",
+  "m",
+  "http_port",
+  "ms",
+  "https_port",
+  "c",
+  "config",
+  "n",
+  "name",
+  "server_name",
+  "client_advertise",
+  "ports_file_dir",
+  "log",
+  "log_file",
+  "r",
+  "remote_syslog",
+  "log_size_limit",
+  "max_traced_msg_len",
+  "user",
+  "pass",
+  "auth",
+  "tlscert",
+  "tlskey",
+  "tlscacert",
+  "routes",
+  "cluster",
+  "cluster_listen",
+  "cluster_name",
+  "cluster_advertise",
+  "connect_retries",
+  "sd",
+  "store_dir",
+  "profile",
+]);
+/** nats-server 2.9 boolean flags (`--tls` or `--tls=false`), passed through. */
+const NATS_BOOL = new Set([
+  "T",
+  "logtime",
+  "s",
+  "syslog",
+  "tls",
+  "tlsverify",
+  "no_advertise",
+  "js",
+  "jetstream",
+]);
+
 /** Parses command-line arguments into {@link ServerOptions}. */
 export function parseArgs(argv: string[]): ServerOptions | "help" | "version" {
   const o: ServerOptions = { logLevel: "info" };
+  const passed: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     const eq = raw.indexOf("=");
@@ -159,6 +213,20 @@ export function parseArgs(argv: string[]): ServerOptions | "help" | "version" {
       o.logLevel = "trace";
       continue;
     }
+    if (NATS_BOOL.has(name) || NATS_VALUE.has(name)) {
+      const dash = raw.startsWith("--") ? "--" : "-";
+      const args = [...(o.natsArgs ?? [])];
+      o.natsArgs = args;
+      if (NATS_BOOL.has(name) || eq >= 0)
+        args.push(`${dash}${name}${eq >= 0 ? raw.slice(eq) : ""}`);
+      else {
+        const value = argv[++i];
+        if (value === undefined) throw new Error(`flag "${raw}" needs a value`);
+        args.push(`${dash}${name}`, value);
+      }
+      passed.push(raw);
+      continue;
+    }
     const set = FLAGS[name];
     if (!set) throw new Error(`unknown flag "${raw}" (see --help)`);
     let value: string | undefined;
@@ -166,6 +234,12 @@ export function parseArgs(argv: string[]): ServerOptions | "help" | "version" {
     else value = argv[++i];
     if (value === undefined) throw new Error(`flag "${raw}" needs a value`);
     set(o, value);
+  }
+  if (o.natsUrl !== undefined && passed.length > 0) {
+    throw new Error(
+      `${passed.join(", ")}: nats-server option(s) cannot be used with -ns/--nats_server ` +
+        "(no nats-server is started; configure the external one instead)",
+    );
   }
   return o;
 }

@@ -16,8 +16,18 @@ export interface ServerOptions {
   natsUrl?: string;
   /** Path of the nats-server binary used when `natsUrl` is omitted. @default NATS_SERVER_BIN or `nats-server` */
   natsServerBin?: string;
-  /** Port for the nats-server child (`-p`). @default a free port */
+  /**
+   * Port for the nats-server child (`-p`). Ignored with `natsUrl`, as nats-streaming-server
+   * ignores `-p` with `-ns`. @default a free port
+   */
   natsPort?: number;
+  /**
+   * More nats-server command-line arguments for the child started when `natsUrl` is omitted
+   * (for example `["--cluster", "nats://127.0.0.1:6222", "--routes", "nats://127.0.0.1:6223"]`
+   * or `["-m", "8222"]`); `stan-server` fills it with the nats-server flags it is given.
+   * Ignored with `natsUrl`.
+   */
+  natsArgs?: readonly string[];
   /**
    * Further options of the server's NATS connections (see the `nats` package): credentials
    * (`token`, `user`/`pass`, `authenticator` for nkeys or a creds file) and `tls`.
@@ -152,6 +162,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Streamin
     child = await spawnNatsServer({
       ...(options.natsServerBin !== undefined ? { bin: options.natsServerBin } : {}),
       ...(options.natsPort !== undefined ? { port: options.natsPort } : {}),
+      ...(options.natsArgs !== undefined ? { args: options.natsArgs } : {}),
     });
     natsUrl = child.url;
   }

@@ -61,6 +61,7 @@ describe("stan-server flags", () => {
       maxBytes: 1024,
       maxAge: 60_000,
       natsPort: 4333,
+      natsArgs: ["-a", "127.0.0.1"],
       discoverPrefix: "_D",
     });
     expect(parseArgs(["-ns", "nats://127.0.0.1:4222"])).toMatchObject({
