@@ -1042,7 +1042,6 @@ export class Engine {
       return this.subError(m.reply, Errors.invalidSubReq);
     }
     if (req.clientID === "") return this.subError(m.reply, Errors.missingClient);
-    if (!isFrameSubject(req.inbox)) return this.subError(m.reply, Errors.invalidSubReq);
     if (req.ackWaitInSecs <= 0) return this.subError(m.reply, Errors.invalidAckWait);
     if (req.maxInFlight <= 0) return this.subError(m.reply, Errors.invalidMaxInflight);
     if (req.startPosition < 0 || req.startPosition > 4) {
@@ -1070,6 +1069,8 @@ export class Engine {
     if (req.qGroup !== "" && req.durableName.includes(":")) {
       return this.subError(m.reply, Errors.durableQueueColon);
     }
+    // an inbox that cannot stand in a PUB frame would crash or corrupt every delivery
+    if (!isFrameSubject(req.inbox)) return this.subError(m.reply, Errors.invalidSubReq);
     const settings = {
       clientID: req.clientID,
       inbox: req.inbox,
