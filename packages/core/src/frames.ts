@@ -23,7 +23,32 @@ interface ProtocolLike {
   noMorePublishing: boolean;
 }
 
+import { ErrorCode, StanArgumentError } from "./errors.js";
+
 const CHUNK = 64 * 1024;
+
+/**
+ * True when `s` can stand as a subject (or reply) in a PUB frame: non-empty, and no space,
+ * tab, CR, LF or other control character, any of which would split or end the frame.
+ */
+export function isFrameSubject(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return false;
+  }
+  return true;
+}
+
+/** Thrown by {@link FrameWriter.begin} for a subject or reply that would corrupt the frame. */
+export class FrameSubjectError extends StanArgumentError {
+  constructor(what: string, value: string) {
+    super(
+      ErrorCode.InvalidArgument,
+      `invalid ${what} ${JSON.stringify(value)}: a PUB ${what} must be non-empty and hold no whitespace or control characters`,
+    );
+  }
+}
 const utf8 = new TextEncoder();
 
 /** Builds PUB frames into a buffer and hands them to a nats.js connection in one command. */
@@ -76,6 +101,8 @@ export class FrameWriter {
   begin(subject: string, reply: string, len: number): number {
     let header = this.lastHeader;
     if (subject !== this.lastSubject || reply !== this.lastReply) {
+      if (!isFrameSubject(subject)) throw new FrameSubjectError("subject", subject);
+      if (reply !== "" && !isFrameSubject(reply)) throw new FrameSubjectError("reply", reply);
       header = utf8.encode(reply ? `PUB ${subject} ${reply} ` : `PUB ${subject} `);
       this.lastSubject = subject;
       this.lastReply = reply;

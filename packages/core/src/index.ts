@@ -31,7 +31,7 @@ export {
   StanSubscriptionError,
   StanTimeoutError,
 } from "./errors.js";
-export { FrameWriter } from "./frames.js";
+export { FrameSubjectError, FrameWriter, isFrameSubject } from "./frames.js";
 export { createInbox, Nuid, nuid } from "./nuid.js";
 export { decodeText, isAscii, RecentText } from "./recent.js";
 export type {

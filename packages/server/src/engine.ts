@@ -8,6 +8,7 @@
  * @internal
  */
 
+import { isFrameSubject } from "@stan-ts/core";
 import type { SubscriptionRequest, UnsubscribeRequest } from "@stan-ts/proto";
 import {
   CloseRequestSchema,
@@ -436,7 +437,7 @@ export class Engine {
       this.malformed("ConnectRequest", m);
       return fail(Errors.invalidConnReq);
     }
-    if (hbInbox === "") return fail(Errors.invalidConnReq);
+    if (!isFrameSubject(hbInbox)) return fail(Errors.invalidConnReq);
     if (!CLIENT_ID_RE.test(clientID)) return fail(Errors.invalidClientID);
     const old = this.clients.get(clientID);
     if (!old) {
@@ -812,7 +813,13 @@ export class Engine {
       counts.set(seq, n);
       bytes = withRedelivery(msg.bytes, n);
     }
-    this.out.publish(sub.inbox, bytes);
+    try {
+      this.out.publish(sub.inbox, bytes);
+    } catch (err) {
+      // one subscription's failed send must not escape (the Go server logs and carries on)
+      this.log.error("delivery failed", { inbox: sub.inbox, seq, err: String(err) });
+      return false;
+    }
     const ackWaitMs = sub.ackWaitInSecs * 1000;
     const prev = sub.pending.get(seq);
     if (prev === undefined) {
@@ -1062,6 +1069,8 @@ export class Engine {
     if (req.qGroup !== "" && req.durableName.includes(":")) {
       return this.subError(m.reply, Errors.durableQueueColon);
     }
+    // an inbox that cannot stand in a PUB frame would crash or corrupt every delivery
+    if (!isFrameSubject(req.inbox)) return this.subError(m.reply, Errors.invalidSubReq);
     const settings = {
       clientID: req.clientID,
       inbox: req.inbox,

@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { FrameWriter as Frames, isAscii } from "@stan-ts/core";
+import { FrameSubjectError, FrameWriter as Frames, isAscii, isFrameSubject } from "@stan-ts/core";
 import type { NatsConnection } from "nats";
 import { encodePubAck, varintSize, writeVarint } from "./codec.js";
 
@@ -71,6 +71,9 @@ export class FrameWriter {
 
   /** The frame builder when a `len`-byte payload to `subject` can take the fast path. */
   private fast(subject: string, len: number): Frames | undefined {
+    // nats.js writes any non-empty subject raw: whitespace or CRLF would corrupt the stream
+    if (subject.length > 0 && !isFrameSubject(subject))
+      throw new FrameSubjectError("subject", subject);
     const f = this.frames;
     if (!f) return undefined;
     const max = this.nc.info?.max_payload;

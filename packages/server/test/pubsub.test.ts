@@ -112,9 +112,9 @@ describe.each(STORES)("%s store", (store) => {
         "stan: durable name of a durable queue subscriber can't contain the character ':'",
       );
       const d = await f.c.subscribe(ch, { durableName: "dur" });
-      expect((await f.c.subRequest({ subject: ch, durableName: "dur" })).error).toBe(
-        "stan: duplicate durable registration",
-      );
+      expect(
+        (await f.c.subRequest({ subject: ch, durableName: "dur", inbox: "_INBOX.dup" })).error,
+      ).toBe("stan: duplicate durable registration");
       expect(await d.unsubscribe()).toBe("");
     });
 
