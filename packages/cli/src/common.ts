@@ -118,7 +118,7 @@ function explainConnectError(err: unknown, s: ConnectionSettings): CliError {
       { cause: err },
     );
   }
-  if (hasErrorCode(err, ErrorCode.ConnectionLost)) {
+  if (hasErrorCode(err, ErrorCode.ConnectionLost) || hasErrorCode(err, ErrorCode.ConnectFailed)) {
     return new CliError(
       message,
       `is a NATS server running at ${where}? Point -s/--server (or NATS_URL) at it, ` +

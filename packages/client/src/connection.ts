@@ -10,6 +10,7 @@ import {
   StanConnectionError,
   type StanError,
   validateInt,
+  withCancel,
 } from "@stan-ts/core";
 import { connect as natsConnect } from "nats";
 import type { Message } from "./message.js";
@@ -295,27 +296,62 @@ class StanConnectionImpl implements StanConnection {
  * ```
  * @throws StanTimeoutError `stan: connect request timeout (possibly wrong cluster ID?)` when no
  * streaming server answers; StanServerError when it refuses (e.g. `stan: clientID already
- * registered`); StanArgumentError for bad options; StanConnectionError when NATS is unreachable.
+ * registered`); StanArgumentError for bad options; StanConnectionError (code CONNECT_FAILED)
+ * when the first NATS connection cannot be made; StanAbortError / StanTimeoutError when
+ * `signal` or `timeout` ends the call, which bound the whole call, the NATS connect included,
+ * and close whatever it had opened.
  */
 export async function connect(options: ConnectOptions): Promise<StanConnection> {
   const resolved = resolveConnectOptions(options);
+  // What this call has opened so far, so that a lost race (signal, timeout) closes it, and
+  // anything that opens after the race was lost is closed as soon as it appears.
+  let settled = false;
+  let ownNc: NatsConnectionLike | undefined;
+  let made: StanConnection | undefined;
+  const cleanup = () => {
+    settled = true;
+    if (made) void made.close().catch(() => {});
+    else if (ownNc) void ownNc.close().catch(() => {});
+  };
+  const work = connectInner(options, resolved, (nc) => {
+    ownNc = nc;
+    if (settled) void nc.close().catch(() => {});
+  }).then((sc) => {
+    made = sc;
+    if (settled) void sc.close().catch(() => {});
+    return sc;
+  });
+  work.catch(() => {}); // a rejection after a lost race has no one to tell
+  return withCancel(work, options, "connect", cleanup);
+}
+
+async function connectInner(
+  options: ConnectOptions,
+  resolved: ReturnType<typeof resolveConnectOptions>,
+  opened: (nc: NatsConnectionLike) => void,
+): Promise<StanConnection> {
   let nc = options.nc;
   const owns = nc === undefined;
   if (!nc) {
+    const servers = String(options.servers ?? "nats://127.0.0.1:4222");
     try {
       nc = (await natsConnect({
         servers: options.servers ?? "nats://127.0.0.1:4222",
         name: resolved.clientId,
         maxReconnectAttempts: -1,
+        // A peer that accepts TCP but never sends NATS's INFO fails after this, not 20 s.
+        timeout: resolved.connectTimeout,
         ...options.natsOptions,
       })) as unknown as NatsConnectionLike;
     } catch (err) {
       throw new StanConnectionError(
-        ErrorCode.ConnectionLost,
-        `stan: cannot connect to NATS at ${String(options.servers ?? "nats://127.0.0.1:4222")}: ${(err as Error).message}`,
+        ErrorCode.ConnectFailed,
+        `stan: cannot connect to NATS at ${servers}: ${(err as Error).message}` +
+          " (is a NATS or NATS Streaming server listening there?)",
         { cause: err },
       );
     }
+    opened(nc);
   }
   const waitUntil =
     options.waitForClientId === undefined

@@ -35,6 +35,11 @@ export const ErrorCode = {
   Timeout: "TIMEOUT",
   /** A message from the network could not be decoded. */
   ProtocolError: "PROTOCOL_ERROR",
+  /**
+   * The first connection to NATS could not be made (unreachable, refused, or a peer that
+   * accepts TCP but never speaks NATS). Unlike CONNECTION_LOST, nothing was ever connected.
+   */
+  ConnectFailed: "CONNECT_FAILED",
 } as const;
 
 /** One of the {@link ErrorCode} values. */
