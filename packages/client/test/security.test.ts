@@ -114,7 +114,7 @@ describe("secured NATS: the SDK and the embedded server pass NATS options throug
     await sc.publish(ch, "secret");
     expect((await take(iter(sub), 1))[0]?.string()).toBe("secret");
     expect(server.protocolErrors).toBe(0);
-    // without the credentials (or the CA), NATS refuses the connection: a typed error
+    // without the credentials (or the CA), NATS refuses the first connection: CONNECT_FAILED
     const refused = await connect({
       clusterId: CID,
       clientId: uniqueId(),
@@ -122,7 +122,7 @@ describe("secured NATS: the SDK and the embedded server pass NATS options throug
       natsOptions: { maxReconnectAttempts: 0, reconnect: false, timeout: 2000 },
     }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(StanConnectionError);
-    expect((refused as StanConnectionError).code).toBe(ErrorCode.ConnectionLost);
+    expect((refused as StanConnectionError).code).toBe(ErrorCode.ConnectFailed);
     expect((refused as StanConnectionError).message).toMatch(
       /^stan: cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+: /,
     );
