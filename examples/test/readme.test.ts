@@ -32,7 +32,7 @@ describe("README.md", () => {
   });
 
   it("names only pnpm scripts that exist, and files that exist", () => {
-    const builtins = new Set(["install", "add", "exec"]);
+    const builtins = new Set(["install", "add", "exec", "pack"]);
     // `pnpm run x` and `pnpm x` both name the script x (some names, like docs, need `run`)
     const command = /pnpm (?:run )?([a-z:]+)/g;
     const named = [...readme.matchAll(/`(pnpm [^`]*)`/g)].flatMap((m) =>

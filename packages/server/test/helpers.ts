@@ -121,6 +121,9 @@ export interface RawConnectOptions {
 
 /** A raw STAN client. */
 export class RawClient {
+  /** Counts the inboxes subRequest made up for requests that named none. */
+  private inboxes = 0;
+
   private constructor(
     readonly nc: NatsConnection,
     readonly clientID: string,
@@ -217,6 +220,8 @@ export class RawClient {
       this.resp.subRequests,
       encode(SubscriptionRequestSchema, {
         clientID: this.clientID,
+        // a deliverable inbox unless the test names one: the server refuses an empty one
+        inbox: `_INBOX.raw.${this.clientID}.${++this.inboxes}`,
         maxInFlight: 1024,
         ackWaitInSecs: 30,
         ...req,

@@ -65,9 +65,13 @@ export async function packPublicPackages(root: string, dest: string): Promise<Pa
   }
   return Promise.all(
     pkgs.map(async (p) => {
-      const { stdout } = await run("pnpm", ["pack", "--pack-destination", dest, "--json"], {
-        cwd: p.dir,
-      });
+      // built above: --ignore-scripts skips each package's prepack build, whose output
+      // would otherwise precede the JSON on stdout
+      const { stdout } = await run(
+        "pnpm",
+        ["pack", "--pack-destination", dest, "--json", "--ignore-scripts"],
+        { cwd: p.dir },
+      );
       const out = JSON.parse(stdout) as { filename: string; files: { path: string }[] };
       return { ...p, tarball: out.filename, files: out.files.map((f) => f.path) };
     }),
