@@ -333,10 +333,10 @@ async function connectInner(
   let nc = options.nc;
   const owns = nc === undefined;
   if (!nc) {
-    const servers = String(options.servers ?? "nats://127.0.0.1:4222");
+    const servers = options.servers ?? "nats://127.0.0.1:4222";
     try {
       nc = (await natsConnect({
-        servers: options.servers ?? "nats://127.0.0.1:4222",
+        servers,
         name: resolved.clientId,
         maxReconnectAttempts: -1,
         // A peer that accepts TCP but never sends NATS's INFO fails after this, not 20 s.
