@@ -122,7 +122,7 @@ function explainConnectError(err: unknown, s: ConnectionSettings): CliError {
     return new CliError(
       message,
       `is a NATS server running at ${where}? Point -s/--server (or NATS_URL) at it, ` +
-        "or start one with the streaming server: stan server -p 4222",
+        "or start one with the streaming server: stan server (it listens on 4222)",
       { cause: err },
     );
   }

@@ -30,7 +30,7 @@ export interface NatsChildOptions {
 
 /** A nats-server child process started by {@link spawnNatsServer}; `await using` stops it. */
 export interface NatsChild extends AsyncDisposable {
-  /** `nats://127.0.0.1:<port>` */
+  /** `nats://127.0.0.1:<port>` (the `-a` address instead, when `args` names one that is not a wildcard) */
   readonly url: string;
   /** The port it listens on, kept across {@link NatsChild.restart}. */
   readonly port: number;
@@ -52,6 +52,8 @@ export interface NatsChild extends AsyncDisposable {
 /** One started nats-server process. */
 interface Launched {
   readonly child: ChildProcess;
+  /** The host clients on this machine reach it on (127.0.0.1 unless `-a` names another address). */
+  readonly host: string;
   readonly port: number;
   /** Sends `signal` (SIGKILL after 5 s) and waits for exit; a no-op once it has exited. */
   terminate(signal: NodeJS.Signals): Promise<void>;
@@ -109,7 +111,7 @@ export async function spawnNatsServer(opts: NatsChildOptions = {}): Promise<Nats
   const terminate = (signal: NodeJS.Signals) => current.terminate(signal);
   return {
     get url() {
-      return `nats://127.0.0.1:${port}`;
+      return `nats://${current.host}:${port}`;
     },
     get port() {
       return port;
@@ -185,18 +187,27 @@ async function launch(bin: string, port: number, opts: NatsChildOptions): Promis
   };
   try {
     const ready = await readiness(child, opts.readyTimeout ?? 10_000);
-    return { child, port: ready, terminate };
+    return { child, host: ready.host, port: ready.port, terminate };
   } catch (err) {
     await terminate("SIGKILL");
     throw err;
   }
 }
 
-/** Resolves with the client port once the log on stderr says the server is ready. */
-function readiness(child: ChildProcess, timeout: number): Promise<number> {
+/** Where a local client reaches a server listening on `host`: loopback for a wildcard address. */
+function clientHost(host: string): string {
+  return host === "0.0.0.0" || host === "[::]" || host === "::" ? "127.0.0.1" : host;
+}
+
+/** Resolves with the client address once the log on stderr says the server is ready. */
+function readiness(
+  child: ChildProcess,
+  timeout: number,
+): Promise<{ host: string; port: number }> {
   const stderr = child.stderr!;
-  return new Promise<number>((resolve, reject) => {
+  return new Promise<{ host: string; port: number }>((resolve, reject) => {
     let log = "";
+    let host = "127.0.0.1";
     let port = 0;
     const settle = (err?: Error) => {
       clearTimeout(timer);
@@ -205,12 +216,15 @@ function readiness(child: ChildProcess, timeout: number): Promise<number> {
       // Keep draining stderr so the server never blocks on a full pipe.
       stderr.resume();
       if (err) reject(err);
-      else resolve(port);
+      else resolve({ host, port });
     };
     const onData = (chunk: string) => {
       log += chunk;
-      const m = /Listening for client connections on [^:\s]+:(\d+)/.exec(log);
-      if (m?.[1]) port = Number(m[1]);
+      const m = /Listening for client connections on (\S+):(\d+)/.exec(log);
+      if (m?.[1] && m[2]) {
+        host = clientHost(m[1]);
+        port = Number(m[2]);
+      }
       if (log.includes("Server is ready")) settle();
     };
     // "close" rather than "exit": the whole log has been read by then.
