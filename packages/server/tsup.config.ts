@@ -1,4 +1,5 @@
-// The library as ESM + CJS with declarations; the `stan-server` bin as ESM only (package.json
+// The library (and the harness's internal entry, kept out of the published exports) as ESM +
+// CJS with declarations; the `stan-server` bin as ESM only (package.json
 // `bin` points at dist/bin.js, and the bin reads its version through import.meta.url, which a
 // CJS build would leave empty).
 import { rmSync } from "node:fs";
@@ -10,6 +11,6 @@ rmSync(new URL("./dist", import.meta.url), { recursive: true, force: true });
 const shared: Options = { sourcemap: true, target: "node20" };
 
 export default defineConfig([
-  { ...shared, entry: ["src/index.ts"], format: ["esm", "cjs"], dts: true },
+  { ...shared, entry: ["src/index.ts", "src/internal.ts"], format: ["esm", "cjs"], dts: true },
   { ...shared, entry: ["src/bin.ts"], format: ["esm"] },
 ]);

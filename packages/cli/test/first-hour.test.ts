@@ -90,10 +90,12 @@ describe("stan server: mistakes get a message that says what is wrong", () => {
   test("-cid with a space or empty is a usage error (exit 2) naming the problem", async () => {
     const bad = spawnStan(["server", "-cid", "bad id"], NO_ENV);
     const empty = spawnStan(["server", "-cid", ""], NO_ENV);
-    expect(await bad.exit()).toBe(2);
+    // both awaited (an accepted ID would leave a server running until the exit timeout kills it)
+    const [badCode, emptyCode] = await Promise.all([bad.exit(), empty.exit()]);
+    expect(badCode).toBe(2);
     expect(bad.stderr.text).toContain('stan server: invalid cluster ID "bad id"');
     expect(bad.stderr.text).not.toContain("DISCONNECT");
-    expect(await empty.exit()).toBe(2);
+    expect(emptyCode).toBe(2);
     expect(empty.stderr.text).toContain("-cid/--cluster_id needs a cluster ID");
   });
 

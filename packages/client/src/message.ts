@@ -2,7 +2,7 @@ import {
   type DecodedMsg,
   ErrorCode,
   Messages,
-  StanArgumentError,
+  StanDecodeError,
   StanSubscriptionError,
 } from "@stan-ts/core";
 
@@ -59,15 +59,17 @@ export class Message {
 
   /**
    * The payload parsed as JSON.
-   * @throws StanArgumentError when the payload is not valid JSON.
+   * @throws StanDecodeError (code DECODE_FAILED, with the message's `subject` and `sequence`)
+   * when the payload is not valid JSON.
    */
   json<T = unknown>(): T {
     try {
       return JSON.parse(this.string()) as T;
     } catch (err) {
-      throw new StanArgumentError(
-        ErrorCode.InvalidArgument,
-        `stan: message ${this.sequence} on "${this.subject}" is not valid JSON`,
+      throw new StanDecodeError(
+        this.subject,
+        this.sequence,
+        `stan: message ${this.sequence} on "${this.subject}" is not valid JSON (${(err as Error).message}): read it with msg.string() or msg.data`,
         { cause: err },
       );
     }

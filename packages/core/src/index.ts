@@ -25,6 +25,7 @@ export {
   StanAbortError,
   StanArgumentError,
   StanConnectionError,
+  StanDecodeError,
   StanError,
   StanProtocolError,
   StanServerError,
