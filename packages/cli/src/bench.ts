@@ -201,9 +201,7 @@ export async function bench(args: string[], io: CliIO): Promise<number> {
     progress.finish();
     const now = performance.now();
     const partial = (samples: BenchSample[]) =>
-      samples
-        .filter((x) => x.msgs > 0)
-        .map((x) => ({ ...x, end: x.end > 0 ? x.end : now }));
+      samples.filter((x) => x.msgs > 0).map((x) => ({ ...x, end: x.end > 0 ? x.end : now }));
     const published = pubSamples.reduce((n, x) => n + x.msgs, 0);
     const received = subSamples.reduce((n, x) => n + x.msgs, 0);
     const subPart = numSubs > 0 ? `, ${received} of ${msgs * numSubs} received` : "";

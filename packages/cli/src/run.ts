@@ -120,7 +120,8 @@ async function report(
   label: string,
   io: CliIO,
 ): Promise<number> {
-  const helpHint = name !== undefined && Object.hasOwn(COMMANDS, name) ? `stan ${name} --help` : "stan --help";
+  const helpHint =
+    name !== undefined && Object.hasOwn(COMMANDS, name) ? `stan ${name} --help` : "stan --help";
   if (err instanceof UsageError || hasErrorCode(err, ErrorCode.InvalidArgument)) {
     const message = (err as Error).message.replace(/^stan: /, "");
     await write(io.stderr, `${label}: ${message}\nRun "${helpHint}" for usage.\n`);

@@ -79,7 +79,9 @@ function checkOptions(parsed: ServerOptions): ServerOptions {
     );
   }
   if (String(parsed.store ?? "").toUpperCase() === "FILE" && !parsed.dir) {
-    throw new UsageError("-store file needs -dir <directory> (where the file store keeps its data)");
+    throw new UsageError(
+      "-store file needs -dir <directory> (where the file store keeps its data)",
+    );
   }
   if (parsed.natsUrl !== undefined) return parsed;
   const port = parsed.natsPort ?? DEFAULT_SERVER_PORT;

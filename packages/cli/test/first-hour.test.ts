@@ -168,6 +168,8 @@ describe("stan pub and stan bench report what was done", () => {
       /stan bench: interrupted: [1-9]\d* of 10000000 messages published; the figures so far:/,
     );
     expect(r.stdout.text).toMatch(/^NATS Streaming Pub stats: [\d,]+ msgs\/sec ~ [\d.]+ MB\/sec$/m);
-    expect(r.stdout.text).toMatch(/^ {2}\[1\] [\d,]+ msgs\/sec ~ [\d.]+ MB\/sec \([1-9]\d* msgs\)$/m);
+    expect(r.stdout.text).toMatch(
+      /^ {2}\[1\] [\d,]+ msgs\/sec ~ [\d.]+ MB\/sec \([1-9]\d* msgs\)$/m,
+    );
   });
 });

@@ -20,7 +20,9 @@ describe("Payload: what a publish takes", () => {
     await expect(none).rejects.toBeInstanceOf(StanArgumentError);
     await expect(none).rejects.toMatchObject({
       code: ErrorCode.InvalidArgument,
-      message: expect.stringContaining("stan: data is undefined: pass a Uint8Array, a string or a JSON value"),
+      message: expect.stringContaining(
+        "stan: data is undefined: pass a Uint8Array, a string or a JSON value",
+      ),
     });
     // @ts-expect-error undefined is not a Payload
     await expect(sc.publishAsync(ch, undefined)).rejects.toThrow(/data is undefined/);

@@ -200,10 +200,7 @@ function clientHost(host: string): string {
 }
 
 /** Resolves with the client address once the log on stderr says the server is ready. */
-function readiness(
-  child: ChildProcess,
-  timeout: number,
-): Promise<{ host: string; port: number }> {
+function readiness(child: ChildProcess, timeout: number): Promise<{ host: string; port: number }> {
   const stderr = child.stderr!;
   return new Promise<{ host: string; port: number }>((resolve, reject) => {
     let log = "";

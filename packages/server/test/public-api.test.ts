@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import * as internal from "../src/internal.js";
 import * as server from "../src/index.js";
+import * as internal from "../src/internal.js";
 
 describe("the public API of @stan-ts/server", () => {
   it("does not export crashServer: the harness takes it from @stan-ts/server/internal", () => {

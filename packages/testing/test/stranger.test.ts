@@ -155,7 +155,7 @@ describe.skipIf(!npm)(title, () => {
       const expected = (sample ?? "").trimEnd().split("\n");
       const got = stdout.trimEnd().split("\n");
       expect(got).toHaveLength(expected.length);
-      expected.forEach((line, i) => expect(got[i]).toMatch(sampleLine(line)));
+      for (const [i, line] of expected.entries()) expect(got[i]).toMatch(sampleLine(line));
     },
     SLOW,
   );
