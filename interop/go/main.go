@@ -88,7 +88,9 @@ func main() {
 			in := bufio.NewScanner(os.Stdin)
 			in.Buffer(make([]byte, 64*1024), 64*1024*1024)
 			for in.Scan() {
-				var m struct{ Data string `json:"data"` }
+				var m struct {
+					Data string `json:"data"`
+				}
 				if err := json.Unmarshal(in.Bytes(), &m); err != nil {
 					fail("stdin line: %v", err)
 				}
