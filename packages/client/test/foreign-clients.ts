@@ -1,56 +1,16 @@
 /**
  * Other languages' official NATS Streaming clients, driven through the interop tools that
  * `bash interop/build.sh` builds outside the repo (interop/README.md): the Go client (stan.go
- * v0.10.4) and the Java client (java-nats-streaming 2.2.3). Both tools take the same flags and
- * speak the same JSON lines, so one suite ({@link describeInterop}) runs against each.
+ * v0.10.4) and the Java client (java-nats-streaming 2.2.3), found by @stan-ts/testing's
+ * `interopTool`. Both take the same flags and speak the same JSON lines, so one suite
+ * ({@link describeInterop}) runs against each.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import type { InteropTool } from "@stan-ts/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Message } from "../src/index.js";
-import { channel, client, iter, take, type TestServer, uniqueId, useServer } from "./helpers.js";
-
-/** A foreign client tool: how to start it, or why it cannot be. */
-export interface ForeignTool {
-  /** "Go (stan.go v0.10.4)", "Java (java-nats-streaming 2.2.3)". */
-  label: string;
-  command: string;
-  /** Arguments before the tool's own flags (the jar for Java). */
-  prefix: string[];
-  /** Set when the tool is not there: the suite then skips with this reason. */
-  missing?: string;
-}
-
-/** Where interop/build.sh puts the tools. */
-export function interopBin(): string {
-  return process.env.STAN_INTEROP_BIN || "/opt/stan-tools/interop";
-}
-
-const BUILD_HINT = "run `bash interop/build.sh` (or set STAN_INTEROP_BIN to its output folder)";
-
-/** The Go tool, or its absence. */
-export function goTool(): ForeignTool {
-  const command = join(interopBin(), "stan-interop");
-  const label = "Go (stan.go v0.10.4)";
-  if (!existsSync(command)) {
-    return { label, command, prefix: [], missing: `${command} is not built: ${BUILD_HINT}` };
-  }
-  return { label, command, prefix: [] };
-}
-
-/** The Java tool, or its absence (the jar, or a `java` to run it). */
-export function javaTool(): ForeignTool {
-  const jar = join(interopBin(), "stan-interop-java.jar");
-  const label = "Java (java-nats-streaming 2.2.3)";
-  const tool = { label, command: "java", prefix: ["-jar", jar] };
-  if (!existsSync(jar)) return { ...tool, missing: `${jar} is not built: ${BUILD_HINT}` };
-  if (spawnSync("java", ["-version"], { stdio: "ignore" }).status !== 0) {
-    return { ...tool, missing: "no `java` on PATH to run the Java client tool" };
-  }
-  return tool;
-}
+import { channel, client, iter, type TestServer, take, uniqueId, useServer } from "./helpers.js";
 
 /** One delivery as the foreign client saw it. */
 export interface ForeignDelivery {
@@ -83,7 +43,7 @@ class ForeignProcess {
   private readonly child: ChildProcess;
   private stderr = "";
 
-  constructor(tool: ForeignTool, flags: Record<string, string | number | boolean>) {
+  constructor(tool: InteropTool, flags: Record<string, string | number | boolean>) {
     const args = [...tool.prefix, ...Object.entries(flags).map(([k, v]) => `-${k}=${String(v)}`)];
     const what = `${tool.label} ${String(flags.mode)}`;
     this.child = spawn(tool.command, args, { stdio: ["pipe", "pipe", "pipe"] });
@@ -174,7 +134,7 @@ function target(srv: TestServer, clientId: string): Record<string, string> {
 
 /** Publishes `payloads` in order from the foreign client (sync publishes unless `async`). */
 export async function foreignPublish(
-  tool: ForeignTool,
+  tool: InteropTool,
   srv: TestServer,
   subject: string,
   payloads: Uint8Array[],
@@ -209,7 +169,7 @@ export interface ForeignSubscribe {
 
 /** Starts a foreign subscriber and resolves once it is subscribed. */
 export async function foreignSubscribe(
-  tool: ForeignTool,
+  tool: InteropTool,
   srv: TestServer,
   subject: string,
   o: ForeignSubscribe,
@@ -250,7 +210,7 @@ export function interopPayloads(maxPayload: number): Uint8Array[] {
  * a durable handed over each way, and one queue group with members in both. Skips, with the
  * reason, when the tool is not built.
  */
-export function describeInterop(tool: ForeignTool): void {
+export function describeInterop(tool: InteropTool): void {
   describe(`interop with the official ${tool.label} client`, () => {
     const srv = useServer();
     beforeAll(() => {

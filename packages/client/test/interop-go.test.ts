@@ -3,6 +3,7 @@
  * both server modes: see foreign-clients.ts for the suite. Skips when interop/build.sh has not
  * built the tool.
  */
-import { describeInterop, goTool } from "./foreign-clients.js";
+import { interopTool } from "@stan-ts/testing";
+import { describeInterop } from "./foreign-clients.js";
 
-describeInterop(goTool());
+describeInterop(interopTool("go"));

@@ -4,6 +4,7 @@
  * Python client, which cannot run on Python 3.11 (interop/python/README.md). Skips when
  * interop/build.sh has not built the tool.
  */
-import { describeInterop, javaTool } from "./foreign-clients.js";
+import { interopTool } from "@stan-ts/testing";
+import { describeInterop } from "./foreign-clients.js";
 
-describeInterop(javaTool());
+describeInterop(interopTool("java"));
