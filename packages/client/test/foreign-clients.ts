@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { InteropTool } from "@stan-ts/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { Message } from "../src/index.js";
+import { type Message, StanServerError } from "../src/index.js";
 import { channel, client, iter, type TestServer, take, uniqueId, useServer } from "./helpers.js";
 
 /** One delivery as the foreign client saw it. */
@@ -319,6 +319,24 @@ export function describeInterop(tool: InteropTool): void {
       const got: Message[] = await take(iter(sub), 3);
       expect(got.map((m) => m.sequence)).toEqual([4n, 5n, 6n]);
       expect(got.map((m) => m.string())).toEqual(["d-4", "d-5", "d-6"]);
+    });
+
+    it("a live clientID held in one language is refused to the other, both ways", async () => {
+      const ch = channel("interop");
+      const ours = uniqueId("held");
+      {
+        await using _sc = await client(srv(), { clientId: ours });
+        await expect(
+          foreignPublish(tool, srv(), ch, [new Uint8Array(1)], { clientId: ours }),
+        ).rejects.toThrow(/clientID already registered/);
+      }
+      const theirs = uniqueId("held");
+      const holder = await foreignSubscribe(tool, srv(), ch, { clientId: theirs, stdinstop: true });
+      const err = await client(srv(), { clientId: theirs }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StanServerError);
+      expect((err as Error).message).toBe("stan: clientID already registered");
+      holder.stop();
+      await holder.exited;
     });
 
     it("one queue group with a member in each language, fed from both: every message exactly once", async () => {
