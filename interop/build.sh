@@ -16,8 +16,10 @@ else
   echo "interop: go not found; Go interop tool not built" >&2
 fi
 if command -v mvn >/dev/null && command -v java >/dev/null; then
-  # the build folder is outside the repo too; -B -q: no progress bars in CI's log
-  mvn -B -q -Dstyle.color=never -f "$here/java/pom.xml" -Dinterop.build="$out/java-build" package
+  # the build folder is outside the repo too; -B -q: no progress in CI's log, and sed drops the
+  # colour codes Maven 3.8 prints even then (pipefail keeps mvn's exit status)
+  mvn -B -q -f "$here/java/pom.xml" -Dinterop.build="$out/java-build" package 2>&1 |
+    sed 's/\x1b\[[0-9;]*m//g'
   cp "$out/java-build/stan-interop-java.jar" "$out/stan-interop-java.jar"
   echo "interop: Java client tool (java-nats-streaming 2.2.3) at $out/stan-interop-java.jar"
 else
