@@ -4,6 +4,8 @@
  * @packageDocumentation
  */
 
+export type { InteropTool, InteropToolName } from "./interop.js";
+export { interopBin, interopTool } from "./interop.js";
 export type { NatsServer, NatsServerOptions } from "./nats-server.js";
 export {
   findNatsServer,
