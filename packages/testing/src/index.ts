@@ -15,7 +15,7 @@ export {
   startNatsServer,
 } from "./nats-server.js";
 export type { PackedPackage, PublicPackage } from "./pack.js";
-export { ensureBuilt, packPublicPackages, publicPackages } from "./pack.js";
+export { ensureBuilt, npmEnv, npmInstall, packPublicPackages, publicPackages } from "./pack.js";
 export type { StreamingMode, StreamingServerHandle, StreamingServerOptions } from "./streaming.js";
 export {
   serverControlUnavailable,

@@ -17,7 +17,13 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBuilt, type PackedPackage, packPublicPackages } from "../src/index.js";
+import {
+  ensureBuilt,
+  npmEnv,
+  npmInstall,
+  type PackedPackage,
+  packPublicPackages,
+} from "../src/index.js";
 
 const exec = promisify(execFile);
 const root = join(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -37,13 +43,8 @@ const title = npm
   : "a stranger's path (skipped: npm is not on PATH, and the path installs with npm)";
 
 /** The environment of a new user's shell: no pnpm or npm settings, no harness server. */
-function userEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!/^(npm_|pnpm_)/i.test(k) && !/^(STAN_URL|STAN_CLUSTER_ID|NATS_URL)$/.test(k)) env[k] = v;
-  }
-  return env;
-}
+const userEnv = () =>
+  npmEnv({ STAN_URL: undefined, STAN_CLUSTER_ID: undefined, NATS_URL: undefined });
 
 /** The body of the first ```lang block of README's section `heading`. */
 function readmeBlock(heading: string, lang: string, containing = ""): string {
@@ -97,19 +98,7 @@ describe.skipIf(!npm)(title, () => {
     packed = await packPublicPackages(root, join(work, "tarballs"));
     // npm init's defaults: "type" is "commonjs" (the README says what ESM needs)
     await exec("npm", ["init", "-y"], { cwd: project, env: userEnv() });
-    await exec(
-      "npm",
-      [
-        "install",
-        "--no-audit",
-        "--no-fund",
-        "--prefer-offline",
-        "--loglevel=error",
-        ...packed.map((p) => p.tarball),
-        "@types/node@^20.19.0",
-      ],
-      { cwd: project, env: userEnv(), timeout: SLOW },
-    );
+    await npmInstall(project, packed, ["@types/node@^20.19.0"], SLOW);
   }, SLOW);
 
   afterAll(() => {
