@@ -27,7 +27,6 @@ const exec = promisify(execFile);
 const root = join(dirname(fileURLToPath(import.meta.url)), "../../..");
 const SLOW = 120_000;
 
-
 /** The README's quick start code block and the example files it imports. */
 function readmeQuickStart(): { code: string; imports: string[] } {
   const readme = readFileSync(join(root, "README.md"), "utf8");
