@@ -102,6 +102,8 @@ export async function connectCli(
       signal: io.signal,
     });
   } catch (err) {
+    // a flag the SDK refuses (such as a cluster ID with a space) is a usage error: exit 2
+    if (hasErrorCode(err, ErrorCode.InvalidArgument)) throw err;
     throw explainConnectError(err, settings);
   }
 }

@@ -46,8 +46,11 @@ function serverArgs(args: string[]): string[] {
 /** The port `stan server` starts nats-server on when -p is not given, as nats-streaming-server. */
 export const DEFAULT_SERVER_PORT = 4222;
 
-/** Cluster IDs the server can serve: they become tokens of NATS subjects (`_STAN.discover.<id>`). */
-const CLUSTER_ID = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+/**
+ * Cluster IDs the server can serve, as clients check them: they become part of NATS subjects
+ * (`_STAN.discover.<id>`), so no whitespace, no wildcards and no empty tokens.
+ */
+const CLUSTER_ID = /^[^\s*>.]+(\.[^\s*>.]+)*$/u;
 
 /** True for an address only this host can reach. */
 function isLoopback(host: string): boolean {
@@ -74,8 +77,8 @@ function checkOptions(parsed: ServerOptions): ServerOptions {
     throw new UsageError(
       clusterId === ""
         ? "-cid/--cluster_id needs a cluster ID (for example test-cluster)"
-        : `invalid cluster ID "${clusterId}": use letters, digits, "-", "_" and "." between them ` +
-            "(clients reach the server on subjects made from it)",
+        : `invalid cluster ID "${clusterId}": no spaces, wildcards (* >) or empty tokens ` +
+            "(leading, trailing or double '.'), since clients reach the server on subjects made from it",
     );
   }
   if (String(parsed.store ?? "").toUpperCase() === "FILE" && !parsed.dir) {

@@ -107,6 +107,13 @@ describe("stan server: mistakes get a message that says what is wrong", () => {
     expect(empty.stderr.text).toContain("-cid/--cluster_id needs a cluster ID");
   });
 
+  test("pub and sub: a cluster ID the client refuses is a usage error too (exit 2)", async () => {
+    const r = spawnStan(["pub", "-c", "bad id", "orders", "x"], env());
+    expect(await r.exit()).toBe(2);
+    expect(r.stderr.text).toContain('stan pub: invalid clusterId "bad id"');
+    expect(r.stderr.text).toContain('Run "stan pub --help" for usage.');
+  });
+
   test("-store file without -dir is a usage error (exit 2)", async () => {
     const r = spawnStan(["server", "-store", "file"], NO_ENV);
     expect(await r.exit()).toBe(2);
