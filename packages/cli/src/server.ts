@@ -19,7 +19,7 @@ nats-streaming-server); -c/--cluster is an alias of --cluster_id, and -p 0 picks
 port. An address other than loopback (-a 0.0.0.0) serves other hosts and containers: stan
 warns, since the server then accepts anyone who can reach it unless --user/--pass or --auth
 are given.`,
-)}
+).replace(/(Port for the started nats-server \(default: )free port;/, "$14222, -p 0: a free port;")}
 Examples:
   stan server                         # memory store, cluster ID test-cluster, port 4222
   stan server -p 0 -c my-cluster      # a free port (printed once ready)

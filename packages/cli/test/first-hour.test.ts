@@ -71,6 +71,14 @@ describe("README's CLI example, as written", () => {
     }
   });
 
+  test("stan server --help gives 4222 as the default port", async () => {
+    const r = spawnStan(["server", "--help"], NO_ENV);
+    expect(await r.exit()).toBe(0);
+    expect(r.stdout.text).toContain("a nats-server child on 127.0.0.1 port 4222");
+    expect(r.stdout.text).toContain("(default: 4222, -p 0: a free port;");
+    expect(r.stdout.text).not.toContain("default: free port");
+  });
+
   test("from a clone: pnpm stan runs the command from the sources", async () => {
     const { stdout } = await promisify(execFile)("pnpm", ["-s", "stan", "--version"], {
       cwd: ROOT,
