@@ -1,0 +1,145 @@
+// Traffic for the failover scenarios (cluster.test.ts, ft.test.ts): two pipelined publishers,
+// a durable subscriber and a durable queue group of two members, every client given the NATS
+// URLs of all nodes, and a clock for the time to recover from a kill.
+import { performance } from "node:perf_hooks";
+import { connect, type StanConnection, type Subscription } from "../../src/index.js";
+import { channel, uniqueId } from "../helpers.js";
+import { faultClient } from "./common.js";
+import { consume, Ledger, type Publisher, startPublisher, withTimeout } from "./ledger.js";
+
+/** Waiters for the first ack of a publish made after a point in time. */
+class RecoveryClock {
+  private readonly waiters = new Set<{ after: number; resolve: (at: number) => void }>();
+
+  /** `sc` whose publishAsync reports each ack, with the time its publish was made, to the clock. */
+  wrap(sc: StanConnection): StanConnection {
+    const onAck = (sentAt: number) => {
+      const now = performance.now();
+      for (const w of [...this.waiters]) {
+        if (sentAt >= w.after) {
+          this.waiters.delete(w);
+          w.resolve(now);
+        }
+      }
+    };
+    return new Proxy(sc, {
+      get(target, prop) {
+        if (prop === "publishAsync") {
+          const publishAsync: StanConnection["publishAsync"] = async (subject, data, opts) => {
+            const sentAt = performance.now();
+            const sent = await target.publishAsync(subject, data, opts);
+            sent.acked.then(
+              () => onAck(sentAt),
+              () => {},
+            );
+            return sent;
+          };
+          return publishAsync;
+        }
+        const v: unknown = Reflect.get(target, prop, target);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+  }
+
+  /** Resolves with the time of the first ack of a publish made at or after `after`. */
+  firstAckOfPublishAfter(after: number): Promise<number> {
+    return new Promise((resolve) => this.waiters.add({ after, resolve }));
+  }
+}
+
+/** The running traffic of one failover scenario. */
+export interface FailoverTraffic {
+  readonly durable: Ledger;
+  readonly queue: Ledger;
+  /** Session heals (`reconnected` status events) over all connections. */
+  readonly heals: () => number;
+  /** Waits until the publishers got `n` more acks than now. */
+  moreAcks(n: number, timeoutMs?: number): Promise<void>;
+  /**
+   * Runs `fault` (a kill) and resolves with the milliseconds from its start to the first ack
+   * of a publish made after it started: only a server that took over can have acked that.
+   */
+  recoverFrom(fault: () => Promise<void>, timeoutMs?: number): Promise<number>;
+  /** Stops publishing, waits until every acked message was delivered, prints the ledgers. */
+  finish(extra: string): Promise<void>;
+  /** Closes every connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the traffic of a failover scenario against the streaming server `clusterId` served
+ * through any of `urls`: publishers `a` and `b`, durable `dur`, durable queue group `workers`.
+ */
+export async function startFailoverTraffic(
+  name: string,
+  clusterId: string,
+  urls: readonly string[],
+): Promise<FailoverTraffic> {
+  const conns: StanConnection[] = [];
+  let heals = 0;
+  const open = async (): Promise<StanConnection> => {
+    const sc = await connect({
+      ...faultClient,
+      clusterId,
+      clientId: uniqueId(name),
+      servers: [...urls],
+    });
+    conns.push(sc);
+    void (async () => {
+      for await (const s of sc.status()) if (s.type === "reconnected") heals++;
+    })();
+    return sc;
+  };
+  const ch = channel(name);
+  const durable = new Ledger(`${name}/durable`);
+  const queue = new Ledger(`${name}/durable-queue`, false); // members run concurrently
+  const subs: Subscription[] = [];
+  const consumers: Array<Promise<void>> = [];
+  const subConn = await open();
+  subs.push(await subConn.subscribe(ch, { durableName: "dur", ackWait: 1000, maxInflight: 256 }));
+  consumers.push(consume(subs[0]!, durable));
+  for (let i = 0; i < 2; i++) {
+    const member = await open();
+    const sub = await member.subscribe(ch, {
+      queue: "workers",
+      durableName: "qdur",
+      ackWait: 1000,
+      maxInflight: 128,
+    });
+    subs.push(sub);
+    consumers.push(consume(sub, queue));
+  }
+  const clock = new RecoveryClock();
+  const pubs: Publisher[] = [];
+  for (const p of ["a", "b"]) {
+    pubs.push(startPublisher(clock.wrap(await open()), ch, p, [durable, queue]));
+  }
+  return {
+    durable,
+    queue,
+    heals: () => heals,
+    moreAcks: (n, timeoutMs = 20_000) => {
+      const target = durable.acked + n;
+      return durable.waitFor(() => durable.acked >= target, `${n} more acks`, timeoutMs);
+    },
+    recoverFrom: async (fault, timeoutMs = 20_000) => {
+      const start = performance.now();
+      const recovered = clock.firstAckOfPublishAfter(start);
+      await fault();
+      const at = await withTimeout(recovered, timeoutMs, "the first ack after the fault");
+      return Math.round(at - start);
+    },
+    finish: async (extra) => {
+      await Promise.all(pubs.map((p) => p.stop()));
+      await Promise.all([durable.allDelivered(20_000), queue.allDelivered(20_000)]);
+      durable.print(extra);
+      queue.print(extra);
+    },
+    close: async () => {
+      await Promise.all(subs.map((s) => s.close().catch(() => {})));
+      await Promise.all(conns.map((c) => c.close().catch(() => {})));
+      await Promise.all(consumers);
+    },
+  };
+}
