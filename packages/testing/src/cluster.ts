@@ -3,9 +3,10 @@
 // loopback ports in a temporary directory. Nodes can be killed (-9) and started again.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect as natsConnect } from "nats";
 import { HarnessError } from "./nats-server.js";
 
 /** The part of nats-streaming-server's `/streaming/serverz` monitoring answer the harness reads. */
@@ -69,20 +70,30 @@ export interface StanServerGroup extends AsyncDisposable {
 /** A clustered nats-streaming-server (`-clustered`), started by {@link startStanCluster}. */
 export interface StanCluster extends StanServerGroup {
   /**
-   * Waits until the running nodes agree: exactly one reports the Raft role `Leader` and has
-   * finished its leader promotion (it serves clients), and every other running node reports
-   * `Follower`. Resolves with that leader.
+   * Waits until the running nodes (of `among`, default all) agree: exactly one reports the
+   * Raft role `Leader` and has finished its leader promotion (it serves clients), every other
+   * one reports `Follower`, and a request through each one's NATS reaches the leader.
+   * Resolves with that leader.
    *
    * @throws HarnessError with every node's state and log tail after `timeoutMs` (default 20 s).
    */
-  leader(timeoutMs?: number): Promise<StanNode>;
+  leader(options?: { timeoutMs?: number; among?: readonly StanNode[] }): Promise<StanNode>;
+  /**
+   * Cuts `node` off from the other nodes: closes its route connections (both directions) and
+   * refuses new ones until {@link StanCluster.heal}. Its clients stay connected to it. Needs
+   * `partitionable: true`.
+   */
+  isolate(node: StanNode): void;
+  /** Lets every route connect again after {@link StanCluster.isolate}. */
+  heal(): void;
 }
 
 /** A fault-tolerant pair (`-ft_group`), started by {@link startStanFtPair}. */
 export interface StanFtPair extends StanServerGroup {
   /**
-   * Waits until exactly one running node is `FT_ACTIVE` and serving, and every other running
-   * node is `FT_STANDBY`. Resolves with the active node.
+   * Waits until exactly one running node is `FT_ACTIVE` and serving, every other running node
+   * is `FT_STANDBY`, and a request through each one's NATS reaches the active. Resolves with
+   * the active node.
    *
    * @throws HarnessError with every node's state and log tail after `timeoutMs` (default 20 s).
    */
@@ -111,6 +122,13 @@ export interface StanClusterOptions extends StanGroupOptions {
    * @default { heartbeatTimeout: 500, electionTimeout: 500, leaseTimeout: 250 }
    */
   raft?: { heartbeatTimeout?: number; electionTimeout?: number; leaseTimeout?: number };
+  /**
+   * Route every node-to-node connection through a TCP proxy in this process (one per ordered
+   * pair of nodes), so that {@link StanCluster.isolate} can cut a node off. The nodes then
+   * advertise an unreachable route address, so that NATS's route gossip cannot add direct
+   * connections around the proxies. @default false
+   */
+  partitionable?: boolean;
 }
 
 /** Options of {@link startStanFtPair}. */
@@ -294,6 +312,26 @@ class Node implements StanNode {
   }
 }
 
+/**
+ * True when a request sent through `node`'s NATS reaches the streaming server that serves
+ * clients: an empty connect request to `_STAN.discover.<clusterId>` gets the server's answer
+ * (an error: no client ID; nothing is registered). False while the routes, or the interest
+ * they carry, are not yet in place.
+ */
+async function reachesServer(node: Node, clusterId: string): Promise<boolean> {
+  try {
+    const nc = await natsConnect({ servers: node.url, reconnect: false, timeout: 1_000 });
+    try {
+      await nc.request(`_STAN.discover.${clusterId}`, new Uint8Array(0), { timeout: 500 });
+      return true;
+    } finally {
+      await nc.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
 /** Polls `probe` every 25 ms until it returns a value; throws with `describe()` at the deadline. */
 async function pollUntil<T>(
   probe: () => Promise<T | undefined>,
@@ -367,6 +405,68 @@ async function startAll<T>(g: Group, start: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A TCP proxy for the route connections from one node to another; `cut()` partitions them. */
+class RouteProxy {
+  private readonly sockets = new Set<Socket>();
+  private blocked = false;
+  private readonly server: Server;
+
+  private constructor(
+    readonly from: string,
+    readonly to: string,
+    targetPort: number,
+  ) {
+    this.server = createServer((inbound) => {
+      if (this.blocked) {
+        inbound.destroy();
+        return;
+      }
+      const outbound = tcpConnect(targetPort, "127.0.0.1");
+      for (const s of [inbound, outbound]) {
+        this.sockets.add(s);
+        s.on("error", () => {}); // the peer went away: the close below ends both sides
+        s.on("close", () => {
+          this.sockets.delete(s);
+          inbound.destroy();
+          outbound.destroy();
+        });
+      }
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+    });
+  }
+
+  /** Listens on a free loopback port and forwards to `targetPort`. */
+  static async start(from: string, to: string, targetPort: number): Promise<RouteProxy> {
+    const p = new RouteProxy(from, to, targetPort);
+    await new Promise<void>((resolve, reject) => {
+      p.server.once("error", reject);
+      p.server.listen(0, "127.0.0.1", () => resolve());
+    });
+    return p;
+  }
+
+  get url(): string {
+    const a = this.server.address();
+    if (a === null || typeof a === "string") throw new HarnessError("route proxy not listening");
+    return `nats://127.0.0.1:${a.port}`;
+  }
+
+  cut(): void {
+    this.blocked = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  restore(): void {
+    this.blocked = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
 function ms(v: number): string {
   return `${Math.round(v)}ms`;
 }
@@ -402,13 +502,40 @@ export async function startStanCluster(options: StanClusterOptions = {}): Promis
       `    raft_lease_timeout: "${ms(raft.leaseTimeout)}"\n  }\n}\n`,
   );
   const ids = Array.from({ length: size }, (_, i) => String.fromCharCode(97 + i));
-  const ports = await freePorts(size * 3);
-  const routeUrls = ids.map((_, i) => `nats://127.0.0.1:${ports[i * 3 + 2]}`);
+  // per node: client, monitoring and route ports, and one unused (closed) port to advertise
+  const ports = await freePorts(size * 4);
+  const port = (i: number, k: number) => ports[i * 4 + k]!;
+  const proxies: RouteProxy[] = [];
+  if (options.partitionable) {
+    try {
+      for (const [i, from] of ids.entries()) {
+        for (const [j, to] of ids.entries()) {
+          if (i !== j) proxies.push(await RouteProxy.start(from, to, port(j, 2)));
+        }
+      }
+    } catch (err) {
+      await Promise.all(proxies.map((p) => p.close()));
+      rmSync(dir, { recursive: true, force: true });
+      throw new HarnessError(`route proxies: ${messageOf(err)}`, { cause: err });
+    }
+  }
+  const routesOf = (i: number): string =>
+    ids
+      .map((to, j) =>
+        j === i
+          ? undefined
+          : options.partitionable
+            ? proxies.find((p) => p.from === ids[i] && p.to === to)!.url
+            : `nats://127.0.0.1:${port(j, 2)}`,
+      )
+      .filter((u) => u !== undefined)
+      .join(",");
   const nodes = ids.map((id, i) => {
-    const p = { client: ports[i * 3]!, monitor: ports[i * 3 + 1]!, cluster: ports[i * 3 + 2]! };
+    const p = { client: port(i, 0), monitor: port(i, 1), cluster: port(i, 2) };
     const args = [
       ...["-a", "127.0.0.1", "-p", String(p.client), "-m", String(p.monitor)],
-      ...["--cluster", routeUrls[i]!, "--routes", routeUrls.filter((_, j) => j !== i).join(",")],
+      ...["--cluster", `nats://127.0.0.1:${p.cluster}`, "--routes", routesOf(i)],
+      ...(options.partitionable ? ["--cluster_advertise", `127.0.0.1:${port(i, 3)}`] : []),
       ...["--cluster_name", `${clusterId}-nats`, "-cid", clusterId, "-sc", conf],
       ...["-clustered", "-cluster_node_id", id, "-cluster_peers", ids.join(",")],
       ...["-store", "file", "-dir", join(dir, id), "-cluster_log_path", join(dir, `${id}-raft`)],
@@ -417,23 +544,49 @@ export async function startStanCluster(options: StanClusterOptions = {}): Promis
     return new Node(id, bin, args, p);
   });
   const g: Group = { clusterId, dir, nodes };
-  const leader = async (timeoutMs = readyTimeout): Promise<StanNode> =>
+  const leader: StanCluster["leader"] = async ({ timeoutMs = readyTimeout, among } = {}) =>
     pollUntil(
       async () => {
-        const running = nodes.filter((n) => n.running);
+        const running = nodes.filter((n) => n.running && (!among || among.includes(n)));
         const states = await Promise.all(running.map((n) => n.serverz()));
         const leaders = running.filter((_, i) => states[i]?.role === "Leader");
         const settled = states.every((z) => z?.role === "Leader" || z?.role === "Follower");
-        return leaders.length === 1 && leaders[0]!.serving && settled ? leaders[0] : undefined;
+        if (leaders.length !== 1 || !leaders[0]!.serving || !settled) return undefined;
+        const reach = await Promise.all(running.map((n) => reachesServer(n, clusterId)));
+        return reach.every(Boolean) ? leaders[0] : undefined;
       },
       timeoutMs,
-      () => describeNodes(nodes, "a serving leader and following peers", timeoutMs),
+      () => describeNodes(nodes, "a serving leader, reachable through every node", timeoutMs),
     );
+  const partitioned = (): void => {
+    if (!options.partitionable) {
+      throw new HarnessError("isolate/heal need startStanCluster({ partitionable: true })");
+    }
+  };
   await startAll(g, async () => {
     await Promise.all(nodes.map((n) => n.start(readyTimeout)));
     await leader();
+  }).catch(async (err: unknown) => {
+    await Promise.all(proxies.map((p) => p.close()));
+    throw err;
   });
-  return { ...groupApi(g), leader };
+  const api = groupApi(g);
+  return {
+    ...api,
+    leader,
+    isolate: (node) => {
+      partitioned();
+      for (const p of proxies) if (p.from === node.id || p.to === node.id) p.cut();
+    },
+    heal: () => {
+      partitioned();
+      for (const p of proxies) p.restore();
+    },
+    [Symbol.asyncDispose]: async () => {
+      await api[Symbol.asyncDispose]();
+      await Promise.all(proxies.map((p) => p.close()));
+    },
+  };
 }
 
 /**
@@ -471,10 +624,12 @@ export async function startStanFtPair(options: StanFtPairOptions = {}): Promise<
         const states = await Promise.all(running.map((n) => n.serverz()));
         const actives = running.filter((_, i) => states[i]?.state === "FT_ACTIVE");
         const settled = states.every((z) => z?.state === "FT_ACTIVE" || z?.state === "FT_STANDBY");
-        return actives.length === 1 && actives[0]!.serving && settled ? actives[0] : undefined;
+        if (actives.length !== 1 || !actives[0]!.serving || !settled) return undefined;
+        const reach = await Promise.all(running.map((n) => reachesServer(n, clusterId)));
+        return reach.every(Boolean) ? actives[0] : undefined;
       },
       timeoutMs,
-      () => describeNodes(nodes, "one serving FT_ACTIVE node and its FT_STANDBY", timeoutMs),
+      () => describeNodes(nodes, "a serving FT_ACTIVE node, reachable through both", timeoutMs),
     );
   await startAll(g, async () => {
     await nodes[0]!.start(readyTimeout);

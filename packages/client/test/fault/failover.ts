@@ -9,14 +9,21 @@ import { consume, Ledger, type Publisher, startPublisher, withTimeout } from "./
 
 /** Waiters for the first ack of a publish made after a point in time. */
 class RecoveryClock {
-  private readonly waiters = new Set<{ after: number; resolve: (at: number) => void }>();
+  private readonly waiters = new Set<{
+    after: number;
+    publisher: string | undefined;
+    resolve: (at: number) => void;
+  }>();
 
-  /** `sc` whose publishAsync reports each ack, with the time its publish was made, to the clock. */
-  wrap(sc: StanConnection): StanConnection {
+  /**
+   * `sc` whose publishAsync reports each ack, with the time its publish was made, to the clock,
+   * as publisher `name`'s.
+   */
+  wrap(sc: StanConnection, name: string): StanConnection {
     const onAck = (sentAt: number) => {
       const now = performance.now();
       for (const w of [...this.waiters]) {
-        if (sentAt >= w.after) {
+        if (sentAt >= w.after && (w.publisher === undefined || w.publisher === name)) {
           this.waiters.delete(w);
           w.resolve(now);
         }
@@ -42,9 +49,12 @@ class RecoveryClock {
     });
   }
 
-  /** Resolves with the time of the first ack of a publish made at or after `after`. */
-  firstAckOfPublishAfter(after: number): Promise<number> {
-    return new Promise((resolve) => this.waiters.add({ after, resolve }));
+  /**
+   * Resolves with the time of the first ack of a publish made at or after `after` (by
+   * `publisher`, or by any).
+   */
+  firstAckOfPublishAfter(after: number, publisher?: string): Promise<number> {
+    return new Promise((resolve) => this.waiters.add({ after, publisher, resolve }));
   }
 }
 
@@ -60,7 +70,10 @@ export interface FailoverTraffic {
    * Runs `fault` (a kill) and resolves with the milliseconds from its start to the first ack
    * of a publish made after it started: only a server that took over can have acked that.
    */
-  recoverFrom(fault: () => Promise<void>, timeoutMs?: number): Promise<number>;
+  recoverFrom(
+    fault: () => Promise<void> | void,
+    options?: { timeoutMs?: number; publisher?: string },
+  ): Promise<number>;
   /** Stops publishing, waits until every acked message was delivered, prints the ledgers. */
   finish(extra: string): Promise<void>;
   /** Closes every connection. */
@@ -68,22 +81,33 @@ export interface FailoverTraffic {
 }
 
 /**
+ * The first NATS server of each connection, in the order they are opened: the durable
+ * subscriber, queue members 1 and 2, publishers `a` and `b`. Each then falls back to the
+ * others in the order given.
+ */
+export type Placement = readonly [string, string, string, string, string];
+
+/**
  * Starts the traffic of a failover scenario against the streaming server `clusterId` served
  * through any of `urls`: publishers `a` and `b`, durable `dur`, durable queue group `workers`.
+ * Without `placement`, each connection picks its NATS server at random.
  */
 export async function startFailoverTraffic(
   name: string,
   clusterId: string,
   urls: readonly string[],
+  placement?: Placement,
 ): Promise<FailoverTraffic> {
   const conns: StanConnection[] = [];
   let heals = 0;
   const open = async (): Promise<StanConnection> => {
+    const first = placement?.[conns.length];
     const sc = await connect({
       ...faultClient,
       clusterId,
       clientId: uniqueId(name),
-      servers: [...urls],
+      servers: first ? [first, ...urls.filter((u) => u !== first)] : [...urls],
+      natsOptions: { ...faultClient.natsOptions, noRandomize: first !== undefined },
     });
     conns.push(sc);
     void (async () => {
@@ -113,7 +137,7 @@ export async function startFailoverTraffic(
   const clock = new RecoveryClock();
   const pubs: Publisher[] = [];
   for (const p of ["a", "b"]) {
-    pubs.push(startPublisher(clock.wrap(await open()), ch, p, [durable, queue]));
+    pubs.push(startPublisher(clock.wrap(await open(), p), ch, p, [durable, queue]));
   }
   return {
     durable,
@@ -123,9 +147,9 @@ export async function startFailoverTraffic(
       const target = durable.acked + n;
       return durable.waitFor(() => durable.acked >= target, `${n} more acks`, timeoutMs);
     },
-    recoverFrom: async (fault, timeoutMs = 20_000) => {
+    recoverFrom: async (fault, { timeoutMs = 20_000, publisher } = {}) => {
       const start = performance.now();
-      const recovered = clock.firstAckOfPublishAfter(start);
+      const recovered = clock.firstAckOfPublishAfter(start, publisher);
       await fault();
       const at = await withTimeout(recovered, timeoutMs, "the first ack after the fault");
       return Math.round(at - start);
