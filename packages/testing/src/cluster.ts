@@ -362,6 +362,48 @@ async function describeNodes(nodes: readonly Node[], what: string, ms: number): 
   return `timed out after ${ms} ms waiting for ${what}:\n${parts.join("\n")}`;
 }
 
+/**
+ * Waits until, among the running nodes `considered()` returns, exactly one is `head` (by its
+ * serverz) and serving, every other one is `other`, and a request through each one's NATS
+ * reaches the server. Resolves with the head.
+ */
+function settled(
+  g: Group,
+  considered: () => Node[],
+  head: (z: Serverz) => boolean,
+  other: (z: Serverz) => boolean,
+  what: string,
+  timeoutMs: number,
+): Promise<StanNode> {
+  return pollUntil(
+    async () => {
+      const running = considered().filter((n) => n.running);
+      const states = await Promise.all(running.map((n) => n.serverz()));
+      const heads = running.filter((_, i) => states[i] !== undefined && head(states[i]));
+      const rest = states.every((z) => z !== undefined && (head(z) || other(z)));
+      if (heads.length !== 1 || !heads[0]!.serving || !rest) return undefined;
+      const reach = await Promise.all(running.map((n) => reachesServer(n, g.clusterId)));
+      return reach.every(Boolean) ? heads[0] : undefined;
+    },
+    timeoutMs,
+    () => describeNodes(g.nodes, what, timeoutMs),
+  );
+}
+
+/**
+ * Runs `launch` again, on fresh ports, when a node could not listen because another process
+ * took one of its ports between {@link freePorts} and the start (at most 3 attempts).
+ */
+async function withFreshPorts<T>(launch: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch();
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/i.test(messageOf(err))) throw err;
+    }
+  }
+}
+
 interface Group {
   readonly clusterId: string;
   readonly dir: string;
@@ -488,6 +530,10 @@ function ms(v: number): string {
  */
 export async function startStanCluster(options: StanClusterOptions = {}): Promise<StanCluster> {
   const bin = resolveBin(options.bin);
+  return withFreshPorts(() => launchCluster(bin, options));
+}
+
+async function launchCluster(bin: string, options: StanClusterOptions): Promise<StanCluster> {
   const size = options.size ?? 3;
   const clusterId = options.clusterId ?? "test-cluster";
   const readyTimeout = options.readyTimeout ?? 20_000;
@@ -544,19 +590,14 @@ export async function startStanCluster(options: StanClusterOptions = {}): Promis
     return new Node(id, bin, args, p);
   });
   const g: Group = { clusterId, dir, nodes };
-  const leader: StanCluster["leader"] = async ({ timeoutMs = readyTimeout, among } = {}) =>
-    pollUntil(
-      async () => {
-        const running = nodes.filter((n) => n.running && (!among || among.includes(n)));
-        const states = await Promise.all(running.map((n) => n.serverz()));
-        const leaders = running.filter((_, i) => states[i]?.role === "Leader");
-        const settled = states.every((z) => z?.role === "Leader" || z?.role === "Follower");
-        if (leaders.length !== 1 || !leaders[0]!.serving || !settled) return undefined;
-        const reach = await Promise.all(running.map((n) => reachesServer(n, clusterId)));
-        return reach.every(Boolean) ? leaders[0] : undefined;
-      },
+  const leader: StanCluster["leader"] = ({ timeoutMs = readyTimeout, among } = {}) =>
+    settled(
+      g,
+      () => nodes.filter((n) => !among || among.includes(n)),
+      (z) => z.role === "Leader",
+      (z) => z.role === "Follower",
+      "a serving leader, reachable through every node",
       timeoutMs,
-      () => describeNodes(nodes, "a serving leader, reachable through every node", timeoutMs),
     );
   const partitioned = (): void => {
     if (!options.partitionable) {
@@ -599,6 +640,10 @@ export async function startStanCluster(options: StanClusterOptions = {}): Promis
  */
 export async function startStanFtPair(options: StanFtPairOptions = {}): Promise<StanFtPair> {
   const bin = resolveBin(options.bin);
+  return withFreshPorts(() => launchFtPair(bin, options));
+}
+
+async function launchFtPair(bin: string, options: StanFtPairOptions): Promise<StanFtPair> {
   const clusterId = options.clusterId ?? "test-cluster";
   const readyTimeout = options.readyTimeout ?? 20_000;
   const group = options.group ?? "ft";
@@ -617,19 +662,14 @@ export async function startStanFtPair(options: StanFtPairOptions = {}): Promise<
     return new Node(id, bin, args, p);
   });
   const g: Group = { clusterId, dir, nodes };
-  const active = async (timeoutMs = readyTimeout): Promise<StanNode> =>
-    pollUntil(
-      async () => {
-        const running = nodes.filter((n) => n.running);
-        const states = await Promise.all(running.map((n) => n.serverz()));
-        const actives = running.filter((_, i) => states[i]?.state === "FT_ACTIVE");
-        const settled = states.every((z) => z?.state === "FT_ACTIVE" || z?.state === "FT_STANDBY");
-        if (actives.length !== 1 || !actives[0]!.serving || !settled) return undefined;
-        const reach = await Promise.all(running.map((n) => reachesServer(n, clusterId)));
-        return reach.every(Boolean) ? actives[0] : undefined;
-      },
+  const active = (timeoutMs = readyTimeout): Promise<StanNode> =>
+    settled(
+      g,
+      () => nodes,
+      (z) => z.state === "FT_ACTIVE",
+      (z) => z.state === "FT_STANDBY",
+      "a serving FT_ACTIVE node, reachable through both",
       timeoutMs,
-      () => describeNodes(nodes, "a serving FT_ACTIVE node, reachable through both", timeoutMs),
     );
   await startAll(g, async () => {
     await nodes[0]!.start(readyTimeout);
