@@ -1,6 +1,7 @@
 // Traffic for the failover scenarios (cluster.test.ts, ft.test.ts): two pipelined publishers,
-// a durable subscriber and a durable queue group of two members, every client given the NATS
-// URLs of all nodes, and a clock for the time to recover from a kill.
+// a durable subscriber and a durable queue group of two members (asserted), a plain subscriber
+// (counted only), every client given the NATS URLs of all nodes, and a clock for the time to
+// recover from a fault.
 import { performance } from "node:perf_hooks";
 import type { StanNode } from "@stan-ts/testing";
 import { expect } from "vitest";
@@ -62,6 +63,8 @@ class RecoveryClock {
 
 /** The running traffic of one failover scenario. */
 export interface FailoverTraffic {
+  /** A non-durable subscriber on the durable's connection: printed, its guarantees are weaker. */
+  readonly plain: Ledger;
   readonly durable: Ledger;
   readonly queue: Ledger;
   /** Session heals (`reconnected` status events) over all connections. */
@@ -125,6 +128,9 @@ export async function startFailoverTraffic(
   const subConn = await open();
   subs.push(await subConn.subscribe(ch, { durableName: "dur", ackWait: 1000, maxInflight: 256 }));
   consumers.push(consume(subs[0]!, durable));
+  const plain = new Ledger(`${name}/plain`);
+  subs.push(await subConn.subscribe(ch, { ackWait: 1000, maxInflight: 256 }));
+  consumers.push(consume(subs[1]!, plain));
   for (let i = 0; i < 2; i++) {
     const member = await open();
     const sub = await member.subscribe(ch, {
@@ -139,9 +145,10 @@ export async function startFailoverTraffic(
   const clock = new RecoveryClock();
   const pubs: Publisher[] = [];
   for (const p of ["a", "b"]) {
-    pubs.push(startPublisher(clock.wrap(await open(), p), ch, p, [durable, queue]));
+    pubs.push(startPublisher(clock.wrap(await open(), p), ch, p, [durable, queue, plain]));
   }
   return {
+    plain,
     durable,
     queue,
     heals: () => heals,
@@ -159,6 +166,8 @@ export async function startFailoverTraffic(
     finish: async (extra) => {
       await Promise.all(pubs.map((p) => p.stop()));
       await Promise.all([durable.allDelivered(20_000), queue.allDelivered(20_000)]);
+      await plain.allDelivered(3000).catch(() => {}); // may have lost some: printed, not asserted
+      plain.print(extra);
       durable.print(extra);
       queue.print(extra);
     },
