@@ -181,9 +181,10 @@ export async function startFailoverTraffic(
 
 /**
  * The kill scenario: with traffic flowing, kill -9 the node `head()` names (the leader, the
- * active), wait for another to take over, start the killed one again, kill the new head,
- * wait for the next one; 300 more acks after every step. Then checks the counts: every acked
- * message reached the durable and the durable queue group, and every publish settled.
+ * active), wait for another to take over, start the killed one again, kill the node that
+ * leads then (normally the same one), wait for the next one; 300 more acks after every step.
+ * Resolves with the two times to recover and the heads: the first, the second one killed, and
+ * the last.
  */
 export async function killRestartKill(
   traffic: FailoverTraffic,
@@ -192,12 +193,11 @@ export async function killRestartKill(
   await traffic.moreAcks(300);
   const first = await head();
   const recover1 = await traffic.recoverFrom(() => first.kill());
-  const second = await head();
-  expect(second.id).not.toBe(first.id);
+  expect((await head()).id).not.toBe(first.id);
   await traffic.moreAcks(300);
 
   await first.start(); // rejoins: a follower catching up, or the standby
-  expect(await head()).toBe(second);
+  const second = await head();
   await traffic.moreAcks(300);
 
   const recover2 = await traffic.recoverFrom(() => second.kill());
