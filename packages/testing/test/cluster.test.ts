@@ -40,4 +40,15 @@ describe("cluster and FT pair harness", () => {
     expect(cluster.nodes.every((n) => !n.running)).toBe(true);
     expect(existsSync(dir)).toBe(false);
   });
+
+  it("an FT pair: the first node active, the second its standby, both reaching the active", async (ctx) => {
+    ctx.skip(unavailable !== undefined, unavailable);
+    await using pair = await startStanFtPair({ clusterId: "harness-ft", group: "g" });
+    const active = await pair.active();
+    expect(active).toBe(pair.node("a"));
+    const states = await Promise.all(pair.nodes.map((n) => n.serverz()));
+    expect(states.map((z) => z?.state)).toEqual(["FT_ACTIVE", "FT_STANDBY"]);
+    expect(() => pair.node("z")).toThrow(/no node "z"/);
+    expect(pair.urls).toEqual(pair.nodes.map((n) => n.url));
+  });
 });
