@@ -265,6 +265,7 @@ class Node implements StanNode {
     for (;;) {
       if (startError) throw new HarnessError(`${this.bin}: ${startError.message}`);
       if (child.exitCode !== null || child.signalCode !== null) {
+        await this.exited; // its whole log read (the reason it exited is at the end)
         throw new HarnessError(
           `node ${this.id} exited (${child.exitCode ?? child.signalCode}) while starting:\n${this.log()}`,
         );
