@@ -2,9 +2,16 @@
 
 /**
  * The clients measured side by side. `stan-ts-batch` is stan-ts publishing with
- * `publishBatch`; `stan-raw` is the server's own ceiling (see clients/stan-raw.ts).
+ * `publishBatch`; `stan-raw` is the server's own ceiling (see clients/stan-raw.ts); `go` is the
+ * official Go client, stan.go (clients/go.ts), measured when interop/build.sh has built it.
  */
-export type ClientName = "stan-ts" | "stan-ts-batch" | "node-nats-streaming" | "nats" | "stan-raw";
+export type ClientName =
+  | "stan-ts"
+  | "stan-ts-batch"
+  | "node-nats-streaming"
+  | "go"
+  | "nats"
+  | "stan-raw";
 
 /** The figures of issue 6. */
 export type FigureName = "pub128" | "pub1k" | "pub64k" | "sync" | "replay" | "e2e";

@@ -15,6 +15,8 @@ export type {
   StanServerGroup,
 } from "./cluster.js";
 export { startStanCluster, startStanFtPair, streamingBinaryUnavailable } from "./cluster.js";
+export type { InteropTool, InteropToolName } from "./interop.js";
+export { interopBin, interopTool } from "./interop.js";
 export type { NatsServer, NatsServerOptions } from "./nats-server.js";
 export {
   findNatsServer,
