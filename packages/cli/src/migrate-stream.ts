@@ -7,11 +7,15 @@
 import { createHash } from "node:crypto";
 import {
   connect,
+  createInbox,
+  headers,
   type JetStreamClient,
   type JetStreamManager,
+  type Msg,
   type NatsConnection,
   StorageType,
   type StreamInfo,
+  type Subscription,
 } from "nats";
 import { CliError } from "./io.js";
 
@@ -267,7 +271,7 @@ export async function readStream(
   const total = info.state.subjects?.[subject] ?? 0;
   if (total === 0) return result;
   const consumer = await target.js.consumers.get(stream, { filterSubjects: subject });
-  const messages = await consumer.consume({ max_messages: 1024 });
+  const messages = await consumer.consume({ max_messages: 8192 });
   const stop = () => messages.stop();
   signal?.addEventListener("abort", stop, { once: true });
   try {
@@ -294,4 +298,141 @@ export async function readStream(
     messages.stop();
   }
   return result;
+}
+
+/** A JetStream publish the stream refused or did not acknowledge in time. */
+export class PublishError extends Error {
+  override name = "PublishError";
+  /** The JetStream API error code (10071: wrong last sequence), when the stream sent one. */
+  readonly apiCode: number | undefined;
+
+  constructor(message: string, apiCode?: number) {
+    super(message);
+    this.apiCode = apiCode;
+  }
+}
+
+/** One message for {@link PipelinedPublisher.publish}. */
+export interface MigratedMessage {
+  /** STAN sequence. */
+  sequence: bigint;
+  /** STAN timestamp in nanoseconds. */
+  timestampNanos: bigint;
+  data: Uint8Array;
+  /** The stream sequence the stream must have as its last one for this message to be stored. */
+  expectedLastSequence: number;
+}
+
+interface PendingAck {
+  sentAt: number;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Publishes to a stream with many messages awaiting their ack, each with the migration headers,
+ * its `Nats-Msg-Id` and `Nats-Expected-Last-Sequence`. The acks come back on one wildcard inbox
+ * subscription (`<inbox>.<n>`), matched by number: about five times the rate of one
+ * `jetstream().publish()` request each (nats 2.x sets up a request and a timer per message).
+ * A publish without an ack within `timeoutMs` fails with a {@link PublishError}.
+ */
+export class PipelinedPublisher {
+  private readonly inbox = createInbox();
+  private readonly pending = new Map<number, PendingAck>();
+  private readonly sub: Subscription;
+  private readonly sweep: NodeJS.Timeout;
+  private next = 0;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly channel: string,
+    private readonly subject: string,
+    private readonly timeoutMs = 10_000,
+  ) {
+    this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => this.onAck(err, msg) });
+    this.sweep = setInterval(() => this.expire(), Math.min(1000, timeoutMs)).unref();
+  }
+
+  /** Publishes awaiting their ack. */
+  get inflight(): number {
+    return this.pending.size;
+  }
+
+  /** Makes sure the ack subscription is in place before the first publish. */
+  ready(): Promise<void> {
+    return this.nc.flush();
+  }
+
+  /** Sends one message; resolves once the stream stored it (or had it already: a duplicate). */
+  publish(m: MigratedMessage): Promise<void> {
+    const h = headers();
+    h.set(SEQUENCE_HEADER, m.sequence.toString());
+    h.set(TIMESTAMP_HEADER, m.timestampNanos.toString());
+    h.set("Nats-Msg-Id", messageId(this.channel, m.sequence));
+    h.set("Nats-Expected-Last-Sequence", String(m.expectedLastSequence));
+    const id = ++this.next;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { sentAt: performance.now(), resolve, reject });
+      try {
+        this.nc.publish(this.subject, m.data, { reply: `${this.inbox}.${id}`, headers: h });
+      } catch (err) {
+        this.pending.delete(id);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  /** Stops listening for acks; publishes still awaiting one fail. */
+  close(): void {
+    clearInterval(this.sweep);
+    this.sub.unsubscribe();
+    this.failAll(new PublishError("the migration stopped before JetStream acknowledged it"));
+  }
+
+  private onAck(err: Error | null, msg: Msg): void {
+    if (err) {
+      this.failAll(new PublishError(`the JetStream ack subscription failed: ${err.message}`));
+      return;
+    }
+    const id = Number(msg.subject.slice(this.inbox.length + 1));
+    const p = this.pending.get(id);
+    if (!p) return; // expired already
+    this.pending.delete(id);
+    if (msg.headers?.code === 503) {
+      p.reject(new PublishError(`no stream captures subject "${this.subject}" (no responders)`));
+      return;
+    }
+    let reply: { error?: { description?: string; err_code?: number } };
+    try {
+      reply = JSON.parse(decoder.decode(msg.data)) as typeof reply;
+    } catch {
+      p.reject(new PublishError(`JetStream answered a publish with "${decoder.decode(msg.data)}"`));
+      return;
+    }
+    if (reply.error) {
+      const code = reply.error.err_code;
+      p.reject(
+        new PublishError(`${reply.error.description ?? "refused"} (JetStream error ${code})`, code),
+      );
+    } else {
+      p.resolve();
+    }
+  }
+
+  private expire(): void {
+    const now = performance.now();
+    for (const [id, p] of this.pending) {
+      if (now - p.sentAt < this.timeoutMs) break; // in send order: the rest are younger
+      this.pending.delete(id);
+      p.reject(new PublishError(`no ack from JetStream within ${this.timeoutMs / 1000}s`));
+    }
+  }
+
+  private failAll(err: Error): void {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) p.reject(err);
+  }
 }

@@ -14,7 +14,6 @@
  * of stored twice.
  */
 
-import { headers } from "nats";
 import type { Message, StanConnection, StartAt } from "stan-ts";
 import {
   CONNECTION_HELP,
@@ -31,14 +30,12 @@ import {
   invalidStreamName,
   type JetStreamTarget,
   MessageDigest,
-  messageId,
   openJetStream,
+  PipelinedPublisher,
   readStream,
-  SEQUENCE_HEADER,
   type StreamTail,
   streamNameFor,
   streamTail,
-  TIMESTAMP_HEADER,
 } from "./migrate-stream.js";
 import { ProgressReporter, progressMode } from "./progress.js";
 
@@ -193,14 +190,13 @@ async function copyPass(
     ackWait: 60_000,
     signal: m.signal,
   });
+  const publisher = new PipelinedPublisher(m.target.nc, m.channel, m.subject);
   let expected: bigint | undefined = tail.stanLast === undefined ? undefined : from;
   let lastSequence = tail.streamLast;
-  let inflight = 0;
   let copied = 0;
   let failure: unknown;
   let wake: (() => void) | undefined;
-  const settle = (): void => {
-    inflight--;
+  const settled = (): void => {
     const w = wake;
     wake = undefined;
     w?.();
@@ -209,6 +205,7 @@ async function copyPass(
     while (busy()) await new Promise<void>((resolve) => (wake = resolve));
   };
   try {
+    await publisher.ready();
     for await (const msg of untilAborted(sub, m.signal)) {
       if (expected !== undefined && msg.sequence < expected) {
         ack(msg); // a redelivery of a message already taken
@@ -221,17 +218,14 @@ async function copyPass(
         );
       }
       ack(msg);
-      await waitWhile(() => inflight >= m.window && failure === undefined);
+      await waitWhile(() => publisher.inflight >= m.window && failure === undefined);
       if (failure !== undefined || m.signal?.aborted) break;
-      const h = headers();
-      h.set(SEQUENCE_HEADER, msg.sequence.toString());
-      h.set(TIMESTAMP_HEADER, msg.timestampNanos.toString());
-      inflight++;
-      m.target.js
-        .publish(m.subject, msg.data, {
-          msgID: messageId(m.channel, msg.sequence),
-          headers: h,
-          expect: { lastSequence },
+      publisher
+        .publish({
+          sequence: msg.sequence,
+          timestampNanos: msg.timestampNanos,
+          data: msg.data,
+          expectedLastSequence: lastSequence,
         })
         .then(
           () => {
@@ -242,13 +236,14 @@ async function copyPass(
             failure ??= err;
           },
         )
-        .finally(settle);
+        .finally(settled);
       lastSequence++;
       expected = msg.sequence + 1n;
       if (msg.sequence >= bounds.last) break;
     }
   } finally {
-    await waitWhile(() => inflight > 0);
+    await waitWhile(() => publisher.inflight > 0);
+    publisher.close();
     await sub.close().catch(() => {});
   }
   return failure === undefined ? { copied } : { copied, error: failure };
@@ -342,11 +337,13 @@ async function readChannel(m: Migration, last: bigint): Promise<MessageDigest> {
 /** Compares the channel (up to `bounds.last`) with the stream; prints both sides on stdout. */
 async function verify(m: Migration, bounds: ChannelBounds | undefined): Promise<void> {
   await write(m.io.stderr, "stan migrate: verifying: re-reading the channel and the stream\n");
-  const channel = bounds === undefined ? new MessageDigest() : await readChannel(m, bounds.last);
-  if (m.signal?.aborted) return;
-  const from = channel.first ?? 1n;
+  const from = bounds?.first ?? 1n;
   const to = bounds?.last ?? 0n;
-  const stream = await readStream(m.target, m.stream, m.subject, { from, to }, m.signal);
+  // Both sides at once: the channel from its first message, the stream in stream order.
+  const [channel, stream] = await Promise.all([
+    bounds === undefined ? new MessageDigest() : readChannel(m, bounds.last),
+    readStream(m.target, m.stream, m.subject, { from, to }, m.signal),
+  ]);
   if (m.signal?.aborted) return;
   const channelSum = channel.hex();
   const streamSum = stream.digest.hex();

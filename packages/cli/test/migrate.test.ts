@@ -6,7 +6,8 @@ import { headers, type NatsConnection, connect as natsConnect } from "nats";
 import { connect } from "stan-ts";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { streamNameFor } from "../src/index.js";
-import { spawnStan, stanDone, unique, useServer } from "./helpers.js";
+import { PipelinedPublisher, PublishError } from "../src/migrate-stream.js";
+import { spawnStan, stan, stanDone, unique, useServer } from "./helpers.js";
 
 const server = useServer();
 
@@ -240,6 +241,59 @@ describe("stan migrate", () => {
     const sums = [...r.stdout.matchAll(/sha256 ([0-9a-f]{64})/g)].map((x) => x[1]);
     expect(sums[0]).not.toBe(sums[1]);
     expect(r.stderr).toContain("stan migrate: verification failed: checksums differ");
+  });
+
+  test("Ctrl-C stops cleanly (exit 130, resumable); --progress draws a bar", async () => {
+    const channel = unique("mig.ctrlc");
+    await fill(channel, 20_000);
+    const r = stan(["migrate", channel, "--batch", "64", ...jsFlags()], { server: server() });
+    await r.stderr.waitFor((t) => / \(\d+%\)/.test(t), "the first progress line", 30_000);
+    r.interrupt();
+    expect(await r.code).toBe(130);
+    expect(r.stderr.text).toMatch(
+      /interrupted after copying [\d,]+ messages; run the same command again/,
+    );
+    const partial = await readAll(streamNameFor(channel));
+    expect(partial.length).toBeGreaterThan(0);
+    expect(partial.length).toBeLessThan(20_000);
+    expect(partial.map((p) => p.stanSeq)).toEqual(partial.map((_, k) => String(k + 1)));
+    const again = await stanDone(["migrate", channel, "--progress", ...jsFlags()], {
+      server: server(),
+    });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/\r\[#+\.*\] +\d+% +[\d,]+\/20,000 messages/);
+    expect(again.stderr).toContain(
+      "\r[##############################] 100%  20,000/20,000 messages",
+    );
+    expectExactCopy(await readAll(streamNameFor(channel)), channel, 20_000);
+  });
+
+  test("the publisher: a wrong expected last sequence and a subject no stream captures fail typed", async () => {
+    const subject = `pub.${process.pid}`;
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: `PUB_${process.pid}`, subjects: [subject] });
+    const publisher = new PipelinedPublisher(nc, "ch", subject);
+    await publisher.ready();
+    const data = new Uint8Array([1]);
+    await publisher.publish({ sequence: 1n, timestampNanos: 1n, data, expectedLastSequence: 0 });
+    // A re-send of sequence 1 is a duplicate (Nats-Msg-Id), acknowledged without being stored.
+    await publisher.publish({ sequence: 1n, timestampNanos: 1n, data, expectedLastSequence: 0 });
+    const wrong = publisher.publish({
+      sequence: 3n,
+      timestampNanos: 1n,
+      data,
+      expectedLastSequence: 5,
+    });
+    await expect(wrong).rejects.toBeInstanceOf(PublishError);
+    await expect(wrong).rejects.toMatchObject({ apiCode: 10071 });
+    expect((await jsm.streams.info(`PUB_${process.pid}`)).state.messages).toBe(1);
+    publisher.close();
+    const nowhere = new PipelinedPublisher(nc, "ch", `nowhere.${process.pid}`);
+    await nowhere.ready();
+    await expect(
+      nowhere.publish({ sequence: 1n, timestampNanos: 1n, data, expectedLastSequence: 0 }),
+    ).rejects.toThrow(/no stream captures subject/);
+    nowhere.close();
   });
 
   test("refuses a stream that does not capture the subject, and usage errors exit 2", async () => {
