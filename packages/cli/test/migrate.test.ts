@@ -135,6 +135,18 @@ function expectExactCopy(stored: Stored[], channel: string, n: number): void {
 }
 
 describe("stan migrate", () => {
+  test("--help documents the flags; stan --help lists the command", async () => {
+    const r = await stanDone(["migrate", "--help"]);
+    expect(r.code).toBe(0);
+    for (const word of ["Usage: stan migrate", "--channel", "--stream", "--subject", "--js-url"]) {
+      expect(r.stdout).toContain(word);
+    }
+    for (const word of ["--batch", "--replicas", "--verify-only", "Stan-Sequence", "--server"]) {
+      expect(r.stdout).toContain(word);
+    }
+    expect((await stanDone(["--help"])).stdout).toContain("migrate --channel <name>");
+  });
+
   test("streamNameFor: letters, digits, - and _ kept, everything else _", () => {
     expect(streamNameFor("orders")).toBe("orders");
     expect(streamNameFor("orders.eu-west_1")).toBe("orders_eu-west_1");
@@ -320,39 +332,47 @@ describe("stan migrate", () => {
 
 /** Messages of the kill test: 100k as the issue asks; MIGRATE_KILL_COUNT overrides. */
 const KILL_COUNT = Number(process.env.MIGRATE_KILL_COUNT ?? 100_000);
+/** Timeouts scale with the count beyond 100k. */
+const SCALE = Math.max(1, KILL_COUNT / 100_000);
 
 describe("stan migrate across a kill -9", () => {
-  test(`${KILL_COUNT.toLocaleString("en-US")} messages: killed halfway, run again: exactly 1..${KILL_COUNT} in order, verified`, async () => {
-    const channel = unique("mig.kill");
-    const started = performance.now();
-    await fill(channel, KILL_COUNT);
-    const filled = performance.now();
-    const env = { NATS_URL: server().url, STAN_CLUSTER_ID: server().clusterId };
-    const argv = ["migrate", "--channel", channel, ...jsFlags()];
-    const first = spawnStan(argv, env);
-    // stderr is a pipe, so the progress comes as a line at every 10%.
-    const half = (t: string) => [...t.matchAll(/ \((\d+)%\)/g)].some((x) => Number(x[1]) >= 50);
-    await first.stderr.waitFor(half, "the first run at 50%", 60_000);
-    first.child.kill("SIGKILL");
-    expect(await first.exit()).toBe(128);
-    expect(first.stdout.text).not.toContain("verified");
-    const stream = streamNameFor(channel);
-    const jsm = await nc.jetstreamManager();
-    const afterKill = (await jsm.streams.info(stream)).state.messages;
-    expect(afterKill).toBeGreaterThan(0);
-    expect(afterKill).toBeLessThan(KILL_COUNT);
-    const killed = performance.now();
+  test(
+    `${KILL_COUNT.toLocaleString("en-US")} messages: killed halfway, run again: exactly 1..${KILL_COUNT} in order, verified`,
+    async () => {
+      const channel = unique("mig.kill");
+      const started = performance.now();
+      await fill(channel, KILL_COUNT);
+      const filled = performance.now();
+      const env = { NATS_URL: server().url, STAN_CLUSTER_ID: server().clusterId };
+      const argv = ["migrate", "--channel", channel, ...jsFlags()];
+      const first = spawnStan(argv, env);
+      // stderr is a pipe, so the progress comes as a line at every 10%.
+      const half = (t: string) => [...t.matchAll(/ \((\d+)%\)/g)].some((x) => Number(x[1]) >= 50);
+      await first.stderr.waitFor(half, "the first run at 50%", 60_000 * SCALE);
+      first.child.kill("SIGKILL");
+      expect(await first.exit()).toBe(128);
+      expect(first.stdout.text).not.toContain("verified");
+      const stream = streamNameFor(channel);
+      const jsm = await nc.jetstreamManager();
+      const afterKill = (await jsm.streams.info(stream)).state.messages;
+      expect(afterKill).toBeGreaterThan(0);
+      expect(afterKill).toBeLessThan(KILL_COUNT);
+      const killed = performance.now();
 
-    const second = spawnStan(argv, env);
-    expect(await second.exit(90_000)).toBe(0);
-    expect(second.stderr.text).toMatch(/holds channel ".*" up to sequence \d+: resuming from \d+/);
-    expect(second.stdout.text).toContain("verified: the counts and checksums match");
-    const stored = await readAll(stream);
-    expectExactCopy(stored, channel, KILL_COUNT);
-    const done = performance.now();
-    const s = (a: number, b: number) => `${((b - a) / 1000).toFixed(1)}s`;
-    console.log(
-      `migrate kill test: ${KILL_COUNT} msgs; fill ${s(started, filled)}, first run ${s(filled, killed)} (killed with ${afterKill} in the stream), second run + check ${s(killed, done)}`,
-    );
-  }, 180_000);
+      const second = spawnStan(argv, env);
+      expect(await second.exit(90_000 * SCALE)).toBe(0);
+      expect(second.stderr.text).toMatch(
+        /holds channel ".*" up to sequence \d+: resuming from \d+/,
+      );
+      expect(second.stdout.text).toContain("verified: the counts and checksums match");
+      const stored = await readAll(stream);
+      expectExactCopy(stored, channel, KILL_COUNT);
+      const done = performance.now();
+      const s = (a: number, b: number) => `${((b - a) / 1000).toFixed(1)}s`;
+      console.log(
+        `migrate kill test: ${KILL_COUNT} msgs; fill ${s(started, filled)}, first run ${s(filled, killed)} (killed with ${afterKill} in the stream), second run + check ${s(killed, done)}`,
+      );
+    },
+    180_000 * SCALE,
+  );
 });
