@@ -185,12 +185,23 @@ export async function ensureStream(
         "migrate the channel first (stan migrate without --verify-only), or name the stream with --stream",
       );
     }
-    info = await jsm.streams.add({
-      name,
-      subjects: [subject],
-      storage: StorageType.File,
-      num_replicas: settings.replicas,
-    });
+    try {
+      info = await jsm.streams.add({
+        name,
+        subjects: [subject],
+        storage: StorageType.File,
+        num_replicas: settings.replicas,
+      });
+    } catch (addErr) {
+      const owner = await jsm.streams.find(subject).catch(() => undefined);
+      throw new CliError(
+        `cannot create stream "${name}" for subject "${subject}": ${(addErr as Error).message}`,
+        owner === undefined
+          ? "check the JetStream server's limits and permissions (and --replicas against its cluster size)"
+          : `stream "${owner}" already captures subject "${subject}": migrate into it (--stream ${owner}) or publish on another subject (--subject)`,
+        { cause: addErr },
+      );
+    }
     return { info, created: true };
   }
   const subjects = info.config.subjects ?? [];
