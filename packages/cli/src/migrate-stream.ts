@@ -314,7 +314,10 @@ export async function readStream(
 /** A JetStream publish the stream refused or did not acknowledge in time. */
 export class PublishError extends Error {
   override name = "PublishError";
-  /** The JetStream API error code (10071: wrong last sequence), when the stream sent one. */
+  /**
+   * The JetStream API error code when the stream sent one (10071: wrong last sequence, 10070:
+   * wrong last msg ID).
+   */
   readonly apiCode: number | undefined;
 
   constructor(message: string, apiCode?: number) {
@@ -330,8 +333,13 @@ export interface MigratedMessage {
   /** STAN timestamp in nanoseconds. */
   timestampNanos: bigint;
   data: Uint8Array;
-  /** The stream sequence the stream must have as its last one for this message to be stored. */
-  expectedLastSequence: number;
+  /**
+   * What the stream's last message must be for this one to be stored: its stream sequence
+   * (`Nats-Expected-Last-Sequence`; the first message of a pass, after reading the stream's
+   * tail), or the STAN sequence of the message before this one, checked through its message ID
+   * (`Nats-Expected-Last-Msg-Id`; every later message).
+   */
+  after: { streamSequence: number } | { stanSequence: bigint };
 }
 
 interface PendingAck {
@@ -344,7 +352,7 @@ const decoder = new TextDecoder();
 
 /**
  * Publishes to a stream with many messages awaiting their ack, each with the migration headers,
- * its `Nats-Msg-Id` and `Nats-Expected-Last-Sequence`. The acks come back on one wildcard inbox
+ * its `Nats-Msg-Id` and the expectation of {@link MigratedMessage.after}. The acks come back on one wildcard inbox
  * subscription (`<inbox>.<n>`), matched by number: about five times the rate of one
  * `jetstream().publish()` request each (nats 2.x sets up a request and a timer per message).
  * A publish without an ack within `timeoutMs` fails with a {@link PublishError}.
@@ -382,7 +390,11 @@ export class PipelinedPublisher {
     h.set(SEQUENCE_HEADER, m.sequence.toString());
     h.set(TIMESTAMP_HEADER, m.timestampNanos.toString());
     h.set("Nats-Msg-Id", messageId(this.channel, m.sequence));
-    h.set("Nats-Expected-Last-Sequence", String(m.expectedLastSequence));
+    if ("streamSequence" in m.after) {
+      h.set("Nats-Expected-Last-Sequence", String(m.after.streamSequence));
+    } else {
+      h.set("Nats-Expected-Last-Msg-Id", messageId(this.channel, m.after.stanSequence));
+    }
     const id = ++this.next;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { sentAt: performance.now(), resolve, reject });

@@ -5,13 +5,15 @@
  * How it stays exact across a kill: the stream itself records how far the copy got. Each message
  * carries its STAN sequence in a `Stan-Sequence` header, so a new run reads the stream's last
  * message and replays the channel from the sequence after it (a plain subscription at that
- * sequence: no durable to keep in step). Publishes are pipelined, and each one names the stream
- * sequence it must follow (`Nats-Expected-Last-Sequence`): the stream refuses a message whose
- * predecessor did not make it, so it only ever holds an unbroken prefix of the channel, never a
- * gap. Each message's `Nats-Msg-Id` is `<channel>:<sequence>`: a message re-sent within the
- * stream's duplicate window (the run before was killed after the stream stored it, but before
- * the ack came back, and its late publishes still land) is acknowledged as a duplicate instead
- * of stored twice.
+ * sequence: no durable to keep in step). Publishes are pipelined, and each one names what the
+ * stream's last message must be for it to be stored: the first of a run the stream sequence
+ * just read (`Nats-Expected-Last-Sequence`), each later one its predecessor's message ID
+ * (`Nats-Expected-Last-Msg-Id`). A message whose predecessor did not make it is refused, so the
+ * stream only ever holds an unbroken prefix of the channel, never a gap, even with another
+ * writer on the stream. Each message's `Nats-Msg-Id` is `<channel>:<sequence>`: a message
+ * re-sent within the stream's duplicate window (the run before was killed after the stream
+ * stored it but before the ack came back, and its late publishes still land) is acknowledged
+ * as a duplicate instead of stored twice.
  */
 
 import type { Message, StanConnection, StartAt } from "stan-ts";
@@ -86,7 +88,7 @@ const MIGRATE_OPTIONS = {
 const EMPTY_CHANNEL_WAIT_MS = 2000;
 /** How long a channel known to hold messages may take to deliver its first one. */
 const DELIVERY_WAIT_MS = 30_000;
-/** Failed copy passes in a row, none copying anything, before the command gives up. */
+/** Copy passes in a row that copy nothing (a publish failed) before the command gives up. */
 const MAX_FRUITLESS_PASSES = 3;
 
 const commas = (n: number | bigint): string => n.toLocaleString("en-US");
@@ -172,8 +174,9 @@ interface PassResult {
 
 /**
  * Copies the channel from the message after `tail.stanLast` up to `bounds.last`, publishing
- * up to `m.window` messages ahead of their acks, each expecting the stream sequence of the one
- * before it. Stops at the first failed publish (after the ones in flight settle).
+ * up to `m.window` messages ahead of their acks: the first expecting the stream's last sequence
+ * as read, each later one expecting its predecessor as the stream's last message. Stops at the
+ * first failed publish (after the ones in flight settle).
  */
 async function copyPass(
   m: Migration,
@@ -192,7 +195,7 @@ async function copyPass(
   });
   const publisher = new PipelinedPublisher(m.target.nc, m.channel, m.subject);
   let expected: bigint | undefined = tail.stanLast === undefined ? undefined : from;
-  let lastSequence = tail.streamLast;
+  let previous: bigint | undefined;
   let copied = 0;
   let failure: unknown;
   let wake: (() => void) | undefined;
@@ -225,7 +228,11 @@ async function copyPass(
           sequence: msg.sequence,
           timestampNanos: msg.timestampNanos,
           data: msg.data,
-          expectedLastSequence: lastSequence,
+          // The first message follows the tail just read; each later one its predecessor.
+          after:
+            previous === undefined
+              ? { streamSequence: tail.streamLast }
+              : { stanSequence: previous },
         })
         .then(
           () => {
@@ -237,7 +244,7 @@ async function copyPass(
           },
         )
         .finally(settled);
-      lastSequence++;
+      previous = msg.sequence;
       expected = msg.sequence + 1n;
       if (msg.sequence >= bounds.last) break;
     }
@@ -276,19 +283,25 @@ async function copy(m: Migration, bounds: ChannelBounds): Promise<number> {
   while (!m.signal?.aborted && (tail.stanLast === undefined || tail.stanLast < bounds.last)) {
     const pass = await copyPass(m, bounds, tail, progress, already + copied);
     copied += pass.copied;
-    if (pass.error !== undefined && !m.signal?.aborted) {
-      fruitless = pass.copied > 0 ? 0 : fruitless + 1;
-      const reason = pass.error instanceof Error ? pass.error.message : String(pass.error);
+    if (m.signal?.aborted) break;
+    fruitless = pass.copied > 0 ? 0 : fruitless + 1;
+    if (pass.error !== undefined || fruitless > 0) {
+      const reason =
+        pass.error === undefined
+          ? "the channel delivered nothing"
+          : pass.error instanceof Error
+            ? pass.error.message
+            : String(pass.error);
       if (fruitless >= MAX_FRUITLESS_PASSES) {
         throw new CliError(
           `publishing to stream "${m.stream}" failed ${fruitless} times in a row: ${reason}`,
-          `"wrong last sequence" means something else publishes to the stream: give the migration a stream of its own (--stream). Otherwise check the JetStream server; run the same command again to resume`,
+          `"wrong last sequence" or "wrong last msg ID" means that something else keeps publishing to the stream: give the migration a stream of its own (--stream). Otherwise check the JetStream server; run the same command again to resume`,
           { cause: pass.error },
         );
       }
       await write(
         m.io.stderr,
-        `stan migrate: a publish failed (${reason}); resuming from the stream's last message\n`,
+        `stan migrate: stopped early (${reason}); resuming from the stream's last message\n`,
       );
     }
     tail = await streamTail(m.target.jsm, m.stream, m.subject);

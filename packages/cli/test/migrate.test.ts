@@ -280,30 +280,52 @@ describe("stan migrate", () => {
     expectExactCopy(await readAll(streamNameFor(channel)), channel, 20_000);
   });
 
-  test("the publisher: a wrong expected last sequence and a subject no stream captures fail typed", async () => {
+  test("another writer on the stream mid-copy: the refused publishes are resumed, nothing lost", async () => {
+    const channel = unique("mig.shared");
+    const stream = `SHARED_${process.pid}`;
+    const other = `other.${process.pid}`;
+    await fill(channel, 20_000);
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: stream, subjects: [channel, other] });
+    const r = stan(["migrate", channel, "--stream", stream, ...jsFlags()], { server: server() });
+    await r.stderr.waitFor((t) => / \(\d+%\)/.test(t), "the first progress line", 30_000);
+    await nc.jetstream().publish(other, new TextEncoder().encode("foreign"));
+    expect(await r.code).toBe(0);
+    expect(r.stderr.text).toMatch(
+      /stopped early \(wrong last msg ID: +\(JetStream error 10070\)\); resuming/,
+    );
+    expect(r.stdout.text).toContain("verified");
+    const stored = await readAll(stream);
+    expect(stored).toHaveLength(20_001);
+    const ours = stored.filter((x) => x.subject === channel);
+    expect(ours.map((x) => x.stanSeq)).toEqual(ours.map((_, k) => String(k + 1)));
+    expect(ours.map((x) => x.data)).toEqual(ours.map((_, k) => payload(k + 1)));
+  });
+
+  test("the publisher: a wrong expected last sequence or predecessor, and a subject no stream captures, fail typed", async () => {
     const subject = `pub.${process.pid}`;
     const jsm = await nc.jetstreamManager();
     await jsm.streams.add({ name: `PUB_${process.pid}`, subjects: [subject] });
     const publisher = new PipelinedPublisher(nc, "ch", subject);
     await publisher.ready();
     const data = new Uint8Array([1]);
-    await publisher.publish({ sequence: 1n, timestampNanos: 1n, data, expectedLastSequence: 0 });
+    const msg = (sequence: bigint, after: { streamSequence: number } | { stanSequence: bigint }) =>
+      publisher.publish({ sequence, timestampNanos: 1n, data, after });
+    await msg(1n, { streamSequence: 0 });
     // A re-send of sequence 1 is a duplicate (Nats-Msg-Id), acknowledged without being stored.
-    await publisher.publish({ sequence: 1n, timestampNanos: 1n, data, expectedLastSequence: 0 });
-    const wrong = publisher.publish({
-      sequence: 3n,
-      timestampNanos: 1n,
-      data,
-      expectedLastSequence: 5,
-    });
-    await expect(wrong).rejects.toBeInstanceOf(PublishError);
-    await expect(wrong).rejects.toMatchObject({ apiCode: 10071 });
-    expect((await jsm.streams.info(`PUB_${process.pid}`)).state.messages).toBe(1);
+    await msg(1n, { streamSequence: 0 });
+    const wrongSeq = msg(3n, { streamSequence: 5 });
+    await expect(wrongSeq).rejects.toBeInstanceOf(PublishError);
+    await expect(wrongSeq).rejects.toMatchObject({ apiCode: 10071 });
+    // Sequence 3 cannot follow 1: its predecessor 2 is not the stream's last message.
+    await expect(msg(3n, { stanSequence: 2n })).rejects.toMatchObject({ apiCode: 10070 });
+    await msg(2n, { stanSequence: 1n });
+    expect((await jsm.streams.info(`PUB_${process.pid}`)).state.messages).toBe(2);
     publisher.close();
     const nowhere = new PipelinedPublisher(nc, "ch", `nowhere.${process.pid}`);
     await nowhere.ready();
     await expect(
-      nowhere.publish({ sequence: 1n, timestampNanos: 1n, data, expectedLastSequence: 0 }),
+      nowhere.publish({ sequence: 1n, timestampNanos: 1n, data, after: { streamSequence: 0 } }),
     ).rejects.toThrow(/no stream captures subject/);
     nowhere.close();
   });
