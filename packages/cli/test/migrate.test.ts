@@ -334,7 +334,7 @@ describe("stan migrate", () => {
     const channel = unique("mig.other");
     await fill(channel, 1);
     const jsm = await nc.jetstreamManager();
-    await jsm.streams.add({ name: `OTHER_${process.pid}`, subjects: [`other.${process.pid}`] });
+    await jsm.streams.add({ name: `OTHER_${process.pid}`, subjects: [`elsewhere.${process.pid}`] });
     const r = await stanDone(
       ["migrate", channel, "--stream", `OTHER_${process.pid}`, ...jsFlags()],
       {
