@@ -54,8 +54,9 @@ Exits 1 when the check finds a difference.
 
 Options:
       --channel <name>      The channel to copy (or give it as the only argument)
-      --stream <name>       Target stream (default: the channel name with every character
-                            other than letters, digits, "-" and "_" replaced by "_")
+      --stream <name>       Target stream (default: the JetStream backend's name for the
+                            channel: letters, digits and "-" kept, every other byte as
+                            "_" and two hex digits, e.g. orders.eu -> orders_2Eeu)
       --subject <subject>   Subject the messages are published on (default: the channel name)
       --js-url <url>        JetStream NATS server URL(s), comma-separated (default: --server)
       --batch <n>           Publishes awaiting their JetStream ack at once (default: 512)

@@ -147,10 +147,15 @@ describe("stan migrate", () => {
     expect((await stanDone(["--help"])).stdout).toContain("migrate --channel <name>");
   });
 
-  test("streamNameFor: letters, digits, - and _ kept, everything else _", () => {
+  test("streamNameFor: the backend's rule (letters, digits, - kept; other bytes _XX)", () => {
     expect(streamNameFor("orders")).toBe("orders");
-    expect(streamNameFor("orders.eu-west_1")).toBe("orders_eu-west_1");
-    expect(streamNameFor("a.b:c$d")).toBe("a_b_c_d");
+    expect(streamNameFor("orders.eu-west_1")).toBe("orders_2Eeu-west_5F1");
+    expect(streamNameFor("a.b")).not.toBe(streamNameFor("a_b"));
+    expect(streamNameFor("é$")).toBe("_C3_A9_24");
+    const long = streamNameFor("x".repeat(300));
+    expect(long).toHaveLength(200);
+    expect(long).toMatch(/^x{166}__[0-9A-F]{32}$/);
+    expect(streamNameFor("x".repeat(301))).not.toBe(long);
   });
 
   test("copies a channel into a new stream with the STAN sequence and timestamp, then verifies", async () => {
