@@ -226,6 +226,22 @@ describe("stan migrate", () => {
     );
   });
 
+  test("publishers still running: copies up to the channel's last message at start, verifies that", async () => {
+    const channel = unique("mig.live");
+    await fill(channel, 5000);
+    const r = stan(["migrate", channel, ...jsFlags()], { server: server() });
+    await r.stderr.waitFor((t) => t.includes("copying channel"), "the copy to start", 30_000);
+    await fill(channel, 2000, 5001); // published while it copies
+    expect(await r.code).toBe(0);
+    expect(r.stderr.text).toContain("(sequences 1..5000)");
+    expect(r.stdout.text).toContain("5,000 messages, sequences 1..5000");
+    expect(r.stdout.text).toContain("verified");
+    const again = await stanDone(["migrate", channel, ...jsFlags()], { server: server() });
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain("up to sequence 5000: resuming from 5001 to 7000");
+    expectExactCopy(await readAll(streamNameFor(channel)), channel, 7000);
+  });
+
   test("an empty channel: an empty stream is created and verified; new messages are copied later", async () => {
     const channel = unique("mig.empty");
     const r = await stanDone(["migrate", channel, ...jsFlags()], { server: server() });
