@@ -364,6 +364,11 @@ describe("stan migrate", () => {
     );
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`does not capture subject "${channel}"`);
+    // Without --js-url it uses the streaming server's NATS, which has no JetStream here.
+    const noJs = await stanDone(["migrate", channel], { server: server() });
+    expect(noJs.code).toBe(1);
+    expect(noJs.stderr).toContain(`stan migrate: no JetStream at ${server().url}`);
+    expect(noJs.stderr).toContain("hint: start that nats-server with JetStream enabled");
     expect((await stanDone(["migrate"], { server: server() })).stderr).toContain(
       "missing --channel",
     );
