@@ -7,6 +7,7 @@ import { ErrorCode, hasErrorCode, isStanError } from "stan-ts";
 import { bench } from "./bench.js";
 import { CONNECTION_HELP } from "./common.js";
 import { CliError, type CliIO, UsageError, write } from "./io.js";
+import { migrate } from "./migrate.js";
 import { pub } from "./pub.js";
 import { server } from "./server.js";
 import { sub } from "./sub.js";
@@ -34,6 +35,7 @@ Commands:
   sub <subject>             Print a channel's messages (start positions, durables, queues)
   bench                     Benchmark publishers and subscribers
   server                    Run the embedded NATS Streaming server
+  migrate --channel <name>  Copy a channel into a JetStream stream (resumable), then verify it
 
 Global options:
   -h, --help                Show this help (or a command's: stan <command> --help)
@@ -49,7 +51,7 @@ exit 0 on Ctrl-C: it is how they are stopped).
 
 type Command = (args: string[], io: CliIO) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { pub, sub, bench, server };
+const COMMANDS: Record<string, Command> = { pub, sub, bench, server, migrate };
 
 /** Global flags that take a value, so that `stan -s url pub ...` finds the command. */
 const VALUE_FLAGS = new Set(["-s", "--server", "-c", "--cluster", "--id"]);
