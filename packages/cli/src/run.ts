@@ -7,6 +7,7 @@ import { ErrorCode, hasErrorCode, isStanError } from "stan-ts";
 import { bench } from "./bench.js";
 import { CONNECTION_HELP } from "./common.js";
 import { CliError, type CliIO, UsageError, write } from "./io.js";
+import { migrate } from "./migrate.js";
 import { pub } from "./pub.js";
 import { server } from "./server.js";
 import { sub } from "./sub.js";
@@ -34,6 +35,7 @@ Commands:
   sub <subject>             Print a channel's messages (start positions, durables, queues)
   bench                     Benchmark publishers and subscribers
   server                    Run the embedded NATS Streaming server
+  migrate --channel <name>  Copy a channel into a JetStream stream (resumable), then verify it
 
 Global options:
   -h, --help                Show this help (or a command's: stan <command> --help)
@@ -50,9 +52,9 @@ exit 0 on Ctrl-C: it is how they are stopped).
 type Command = (args: string[], io: CliIO) => Promise<number>;
 
 /** Every command by name; a new one is one entry here and one line in {@link HELP}. */
-const COMMANDS: Record<string, Command> = { pub, sub, bench, server };
+const COMMANDS: Record<string, Command> = { pub, sub, bench, server, migrate };
 
-/** "pub, sub, bench or server", for the messages that list the commands. */
+/** "pub, sub, bench, server or migrate", for the messages that list the commands. */
 function commandList(): string {
   const names = Object.keys(COMMANDS);
   return names.length > 1 ? `${names.slice(0, -1).join(", ")} or ${names.at(-1)}` : names.join("");

@@ -4,6 +4,17 @@
  * @packageDocumentation
  */
 
+export type {
+  Serverz,
+  StanCluster,
+  StanClusterOptions,
+  StanFtPair,
+  StanFtPairOptions,
+  StanGroupOptions,
+  StanNode,
+  StanServerGroup,
+} from "./cluster.js";
+export { startStanCluster, startStanFtPair, streamingBinaryUnavailable } from "./cluster.js";
 export type { InteropTool, InteropToolName } from "./interop.js";
 export { interopBin, interopTool } from "./interop.js";
 export type { NatsServer, NatsServerOptions } from "./nats-server.js";
