@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { findNatsServer } from "@stan-ts/server";
+import { lockPort } from "@stan-ts/testing";
 import { afterAll, describe, expect, test } from "vitest";
 import { listening, spawnStan, unique, useServer } from "./helpers.js";
 
@@ -39,6 +40,8 @@ const closeServer = (s: Server) => new Promise<void>((resolve) => s.close(() => 
 
 describe("README's CLI example, as written", () => {
   test("stan server (port 4222), stan sub orders --all, stan pub orders 'hello world'", async (ctx) => {
+    // the stranger's-path test runs the same example on the same port: take turns
+    await using _port = await lockPort(4222);
     const probe = await listen(4222);
     if (!probe) ctx.skip("port 4222 is in use on this machine: the example as written needs it");
     else await closeServer(probe);
@@ -51,7 +54,7 @@ describe("README's CLI example, as written", () => {
         "the server on 4222",
         20_000,
       );
-      // Another test (the stranger's path runs the same example) took 4222 after the probe.
+      // Something outside the suite took 4222 after the probe.
       if (srv.stderr.text.includes("127.0.0.1:4222 is already in use")) {
         ctx.skip("port 4222 was taken by another process while this test started its server");
       }
@@ -69,7 +72,7 @@ describe("README's CLI example, as written", () => {
       const code = await srv.exit(20_000);
       if (started) expect(code).toBe(0);
     }
-  });
+  }, 120_000); // it may wait for the stranger's-path test to free 4222
 
   test("stan server --help gives 4222 as the default port", async () => {
     const r = spawnStan(["server", "--help"], NO_ENV);

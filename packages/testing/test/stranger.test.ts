@@ -19,6 +19,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ensureBuilt,
+  lockPort,
   npmEnv,
   npmInstall,
   type PackedPackage,
@@ -156,6 +157,8 @@ describe.skipIf(!npm)(title, () => {
   });
 
   it("the CLI example, as written, with the installed stan", async (ctx) => {
+    // the CLI's own test runs the same example on the same port: take turns
+    await using _port = await lockPort(4222);
     if (!(await portFree(4222))) {
       ctx.skip("port 4222 is in use on this machine: README's CLI example needs it");
     }
@@ -209,7 +212,7 @@ describe.skipIf(!npm)(title, () => {
           });
           void exited.then(() => reject(new Error(`${line}: exited:\n${err}`)));
         }).catch((e: unknown) => {
-          // Another test (the CLI's own runs the same example) took 4222 after the probe.
+          // Something outside the suite took 4222 after the probe.
           if (/127\.0\.0\.1:4222 is already in use/.test(err)) {
             ctx.skip("port 4222 was taken by another process while this test started its server");
           }
@@ -228,5 +231,5 @@ describe.skipIf(!npm)(title, () => {
         if (b.ready) expect(code).toBe(0);
       }
     }
-  }, 60_000);
+  }, 120_000); // it may wait for the CLI test to free 4222
 });
