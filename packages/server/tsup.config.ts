@@ -1,10 +1,13 @@
-// The library as ESM + CJS with declarations; the `stan-server` bin as ESM only (package.json
-// `bin` points at dist/bin.js, and the bin reads its version through import.meta.url, which a
-// CJS build would leave empty).
+// The library as ESM + CJS with declarations; the `stan-server` bin in two parts (issue 14,
+// start-up): dist/bin.js, a small ESM bundle (argument parsing, the nats-server launcher; it
+// reads its version through import.meta.url), and dist/bin-server.cjs, the engine with every
+// dependency bundled in, which bin.js compiles through V8's code cache (src/code-cache.ts).
+// One file instead of ~150 modules saves their resolution and reads; CommonJS because
+// vm.Script (and so the code cache) takes scripts, not ES modules.
 import { rmSync } from "node:fs";
 import { defineConfig, type Options } from "tsup";
 
-// the two builds run in parallel, so neither may use `clean`
+// the builds run in parallel, so none may use `clean`
 rmSync(new URL("./dist", import.meta.url), { recursive: true, force: true });
 
 const shared: Options = { sourcemap: true, target: "node20" };
@@ -12,4 +15,14 @@ const shared: Options = { sourcemap: true, target: "node20" };
 export default defineConfig([
   { ...shared, entry: ["src/index.ts"], format: ["esm", "cjs"], dts: true },
   { ...shared, entry: ["src/bin.ts"], format: ["esm"] },
+  {
+    ...shared,
+    entry: { "bin-server": "src/server.ts" },
+    format: ["cjs"],
+    noExternal: [/.*/],
+    // whitespace and syntax only: names stay readable in stack traces
+    minifyWhitespace: true,
+    minifySyntax: true,
+    outExtension: () => ({ js: ".cjs" }),
+  },
 ]);

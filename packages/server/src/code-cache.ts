@@ -1,0 +1,98 @@
+/**
+ * Loads a CommonJS bundle through V8's code cache, the way Node 22's
+ * `module.enableCompileCache()` does for every module (Node 20 has no such switch): the bundle
+ * is compiled with `vm.Script` and the cached data of an earlier run, and when there was none
+ * (or V8 rejected it: another Node version or V8 flags) the cache is written once the process
+ * has run a while, so that it covers the functions start-up compiled. The cache lives in a
+ * directory of the current user under the OS temp directory (mode 0700, checked to be the
+ * user's own and not a link); anything odd there and the bundle is simply compiled without it.
+ *
+ * @internal
+ */
+
+import {
+  type BigIntStats,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Script } from "node:vm";
+
+/** Milliseconds after loading at which a missing cache is written (start-up is over by then). */
+const WRITE_AFTER_MS = 1_000;
+
+/** The cache directory, created if missing; undefined when it is not safely ours. */
+function cacheDir(): string | undefined {
+  const uid = process.getuid?.() ?? 0;
+  const dir = process.env.STAN_SERVER_CACHE_DIR ?? join(tmpdir(), `stan-server-cache-${uid}`);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    if (!st.isDirectory() || (process.getuid && st.uid !== uid) || (st.mode & 0o022) !== 0) {
+      return undefined;
+    }
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs the CommonJS bundle at `url` with its code cache and returns its exports; undefined
+ * when the file does not exist (running from sources).
+ */
+export function loadBundle<T>(url: URL): T | undefined {
+  const file = fileURLToPath(url);
+  let st: BigIntStats;
+  try {
+    st = statSync(file, { bigint: true });
+  } catch {
+    return undefined;
+  }
+  const source = readFileSync(file, "utf8");
+  const dir = process.env.STAN_SERVER_CODE_CACHE === "0" ? undefined : cacheDir();
+  const key = `${process.version}-${process.arch}-${st.size}-${st.mtimeNs}-${st.ino}.v8`;
+  const cacheFile = dir ? join(dir, key) : undefined;
+  let cached: Buffer | undefined;
+  if (cacheFile) {
+    try {
+      cached = readFileSync(cacheFile);
+    } catch {
+      cached = undefined;
+    }
+  }
+  // the CommonJS wrapper, on one line so that line numbers stay the bundle's own
+  const wrapped = `(function (exports, require, module, __filename, __dirname) { ${source}\n});`;
+  const script = new Script(wrapped, {
+    filename: file,
+    ...(cached ? { cachedData: cached } : {}),
+  });
+  const fn = script.runInThisContext() as (
+    exports: unknown,
+    require: NodeJS.Require,
+    module: { exports: unknown },
+    filename: string,
+    dirname: string,
+  ) => void;
+  const mod = { exports: {} as unknown };
+  fn.call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file));
+  if (cacheFile && (!cached || script.cachedDataRejected)) {
+    setTimeout(() => {
+      try {
+        const tmp = `${cacheFile}.${process.pid}.tmp`;
+        writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
+        renameSync(tmp, cacheFile);
+      } catch {
+        // no cache this time; the next start compiles again
+      }
+    }, WRITE_AFTER_MS).unref();
+  }
+  return mod.exports as T;
+}
