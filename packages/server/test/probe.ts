@@ -35,33 +35,39 @@ export function probePort(port: number, t0: number, deadline = 10_000): Promise<
   });
 }
 
-/** Resolves with the status line and body of the first HTTP GET `path` that 127.0.0.1:`port` answers. */
+/**
+ * GETs `path` from 127.0.0.1:`port`, retrying the connect each event-loop turn until it is
+ * accepted; resolves with when it was accepted, the status and the body.
+ */
 export function probeHttp(
   port: number,
   path: string,
   t0: number,
   deadline = 10_000,
-): Promise<{ at: Since; status: number }> {
+): Promise<{ at: Since; status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const attempt = () => {
       const s = tcpConnect({ port, host: "127.0.0.1" });
       let text = "";
-      s.setEncoding("latin1");
+      let at = 0;
+      s.setEncoding("utf8");
       s.once("connect", () => {
-        const at = sinceT0(t0);
+        at = sinceT0(t0);
         s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
-        s.on("data", (c: string) => {
-          text += c;
-          const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
-          if (m) {
-            resolve({ at, status: Number(m[1]) });
-            s.destroy();
-          }
-        });
+      });
+      s.on("data", (c: string) => {
+        text += c;
+      });
+      s.once("end", () => {
+        const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+        const body = text.slice(text.indexOf("\r\n\r\n") + 4);
+        if (m) resolve({ at, status: Number(m[1]), body });
+        else reject(new Error(`no HTTP answer on port ${port}: ${JSON.stringify(text)}`));
       });
       s.once("error", () => {
         s.destroy();
-        if (sinceT0(t0) > deadline) reject(new Error(`port ${port} not open after ${deadline} ms`));
+        if (at > 0) reject(new Error(`port ${port} dropped the request`));
+        else if (sinceT0(t0) > deadline) reject(new Error(`port ${port} not open after ${deadline} ms`));
         else setImmediate(attempt);
       });
     };

@@ -1,0 +1,68 @@
+/** Spawns `stan-server` from its sources (tsx) for the start-up and shutdown tests. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+
+const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url));
+
+/** A free TCP port on 127.0.0.1 (free when asked: a test uses it at once). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A running `stan-server` child and its log. */
+export interface BinProcess {
+  readonly child: ChildProcess;
+  /** Everything it wrote to stderr so far. */
+  log(): string;
+  /** Resolves at the first log line containing `text` (already written or to come). */
+  line(text: string): Promise<string>;
+  /** Resolves with the exit status (or signal name). */
+  readonly exited: Promise<number | string>;
+}
+
+/** Starts `stan-server args...` (node + tsx, sources), stderr collected line by line. */
+export function startBin(args: readonly string[]): BinProcess {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "--conditions=@stan-ts/source", bin, ...args],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let log = "";
+  const waiters: { text: string; resolve: (l: string) => void }[] = [];
+  const check = () => {
+    for (const w of [...waiters]) {
+      const line = log.split("\n").find((l) => l.includes(w.text));
+      if (line !== undefined) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  };
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (c: string) => {
+    log += c;
+    check();
+  });
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)),
+  );
+  return {
+    child,
+    log: () => log,
+    line: (text) =>
+      new Promise((resolve, reject) => {
+        waiters.push({ text, resolve });
+        check();
+        void exited.then((s) => reject(new Error(`stan-server exited (${s}) before "${text}":\n${log}`)));
+      }),
+    exited,
+  };
+}
