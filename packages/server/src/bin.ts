@@ -14,17 +14,20 @@
  * @packageDocumentation
  */
 
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { HELP, parseArgs } from "./cli.js";
 import { loadBundle } from "./code-cache.js";
 import { type NatsChild, spawnNatsServer } from "./nats-process.js";
 import type * as ServerModule from "./server.js";
 
-/** One JSON log line on stderr, as the default logger writes them. */
+/** The `-l <file>` to log to, if any. */
+let logFile: string | undefined;
+
+/** One JSON log line on stderr (or the `-l` file), as the default logger writes them. */
 function log(msg: string, fields: Record<string, unknown> = {}): void {
-  process.stderr.write(
-    `${JSON.stringify({ time: new Date().toISOString(), level: "info", msg, ...fields })}\n`,
-  );
+  const line = `${JSON.stringify({ time: new Date().toISOString(), level: "info", msg, ...fields })}\n`;
+  if (logFile === undefined) process.stderr.write(line);
+  else appendFileSync(logFile, line);
 }
 
 /** The engine: the code-cached bundle next to this file when built, else the sources (tsx). */
@@ -58,6 +61,7 @@ async function main(): Promise<void> {
     return;
   }
   const options = parsed;
+  logFile = options.logFile;
   // Handlers first, so a signal that arrives during start-up (or just as the "listening" line
   // is read) is handled too: the server stops once started.
   let signalled: NodeJS.Signals | undefined;

@@ -1,3 +1,4 @@
+import { appendFileSync } from "node:fs";
 import type { ConnectionOptions } from "nats";
 import { Engine } from "./engine.js";
 import { type ChannelLimitOverrides, limitsResolver } from "./limits.js";
@@ -85,7 +86,12 @@ export interface ServerOptions {
   discoverPrefix?: string;
   /** Replace an online durable by a new subscription request for it (`--replace_durable`). @default false */
   replaceDurable?: boolean;
-  /** Structured logger; defaults to JSON lines on stderr at `logLevel`. */
+  /**
+   * Append the default logger's JSON lines to this file instead of stderr (`-l`/`--log` of
+   * the official binary). Ignored with `logger`.
+   */
+  logFile?: string;
+  /** Structured logger; defaults to JSON lines on stderr (or `logFile`) at `logLevel`. */
   logger?: Logger;
   /** Level of the default logger. @default "warn" */
   logLevel?: LogLevel;
@@ -128,7 +134,12 @@ function nonNegative(name: string, v: number | undefined, dflt: number): number 
  * ```
  */
 export async function startServer(options: ServerOptions = {}): Promise<StreamingServer> {
-  const logger = options.logger ?? createLogger(options.logLevel ?? "warn");
+  const logger =
+    options.logger ??
+    createLogger(
+      options.logLevel ?? "warn",
+      options.logFile === undefined ? undefined : (line) => appendFileSync(options.logFile!, line),
+    );
   const clusterId = options.clusterId ?? "test-cluster";
   const limitsFor = limitsResolver(
     {

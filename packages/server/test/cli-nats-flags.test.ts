@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { connect } from "nats";
 import { describe, expect, it } from "vitest";
@@ -122,4 +123,162 @@ describe("stan-server exit status", () => {
       expect(await exited).toBe(status);
     }, 20_000);
   }
+});
+
+/**
+ * The flags a binary's help lists, as `name -> takes a value`: lines like
+ * `    -a, --addr, --net <host>   ...` or `        --tls=<bool>   ...`.
+ */
+function helpFlags(help: string): Map<string, boolean> {
+  const flags = new Map<string, boolean>();
+  for (const line of help.split("\n")) {
+    const m = /^\s+((?:-{1,2}[A-Za-z_]+(?:=<bool>)?[, ]*)+)(<[^>]+>(?:, \.\.\.)?)?/.exec(line);
+    if (!m) continue;
+    for (const f of m[1]!.matchAll(/-{1,2}([A-Za-z_]+)(=<bool>)?/g)) {
+      // `<bool>` is Go's bool flag: `--x` or `--x=false`, no separate value
+      flags.set(f[1]!, m[2] !== undefined && m[2] !== "<bool>" && f[2] === undefined);
+    }
+  }
+  return flags;
+}
+
+/** What stan-server makes of `-name [value]`: "ok" (taken), or the error text. */
+function verdict(name: string, takesValue: boolean): string {
+  const value = name === "store" || name === "st" ? "memory" : "1";
+  try {
+    parseArgs(takesValue ? [`-${name}`, value] : [`-${name}`]);
+    return "ok";
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+describe("stan-server's flags against the official help texts", () => {
+  const NATS = process.env.NATS_SERVER_BIN ?? "nats-server";
+  const STREAMING = process.env.NATS_STREAMING_SERVER ?? "/opt/stan-tools/bin/nats-streaming-server";
+
+  it("takes, or refuses with a reason, every flag of `nats-server --help`", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const help = spawnSync(NATS, ["--help"], { encoding: "utf8" });
+    const flags = helpFlags(`${help.stdout}${help.stderr}`);
+    expect(flags.size).toBeGreaterThan(50); // the 2.9.10 help lists about 60 names
+    const unknown = [...flags]
+      .filter(([name, v]) => !["h", "help", "v", "version"].includes(name) && /unknown flag/.test(verdict(name, v)))
+      .map(([name]) => name);
+    expect(unknown).toEqual([]);
+  });
+
+  it.skipIf(!existsSync(STREAMING))(
+    "takes, or refuses with a reason, every flag of `nats-streaming-server -h`",
+    async () => {
+      const { spawnSync } = await import("node:child_process");
+      const help = spawnSync(STREAMING, ["-h"], { encoding: "utf8" });
+      const flags = helpFlags(`${help.stdout}${help.stderr}`);
+      expect(flags.size).toBeGreaterThan(90);
+      const unknown = [...flags]
+        .filter(([name, v]) => !["h", "help", "v", "version"].includes(name) && /unknown flag/.test(verdict(name, v)))
+        .map(([name]) => name);
+      expect(unknown).toEqual([]);
+    },
+  );
+
+  it("--user/--pass: nats-server requires them and the engine connects with them", async () => {
+    const opts = parseArgs(["--user", "u1", "--pass", "s3cret", "-l", "silent"]) as ServerOptions;
+    await using server = await startServer(opts);
+    await expect(connect({ servers: server.natsUrl })).rejects.toThrow(/Authorization/i);
+    const nc = await connect({ servers: server.natsUrl, user: "u1", pass: "s3cret" });
+    try {
+      // the engine answers: a ping to the discover subject's ping endpoint goes nowhere
+      // without it, so ask for a connect
+      const { ConnectRequestSchema, ConnectResponseSchema, decode, encode } = await import(
+        "@stan-ts/proto"
+      );
+      const reply = await nc.request(
+        `_STAN.discover.${server.clusterId}`,
+        encode(ConnectRequestSchema, {
+          clientID: "auth-probe",
+          heartbeatInbox: "_INBOX.auth.hb",
+          protocol: 1,
+          connID: new TextEncoder().encode("auth-probe"),
+          pingInterval: 5,
+          pingMaxOut: 3,
+        }),
+        { timeout: 5000 },
+      );
+      expect(decode(ConnectResponseSchema, reply.data).error).toBe("");
+    } finally {
+      await nc.close();
+    }
+  });
+});
+
+describe("stan-server processes form a NATS cluster (--cluster, --routes)", () => {
+  it("two stan-server processes route to each other: /routez counts the route, a message crosses it", async () => {
+    const { startBin } = await import("./bin-lifecycle.js");
+    const [clusterA, clusterB, monA] = [await freePort(), await freePort(), await freePort()];
+    const common = ["--cluster_name", "c14", "-l", "info"];
+    const a = startBin([
+      "-cid",
+      "cluster-a",
+      "--cluster",
+      `nats://127.0.0.1:${clusterA}`,
+      "--routes",
+      `nats://127.0.0.1:${clusterB}`,
+      "-m",
+      String(monA),
+      ...common,
+    ]);
+    const b = startBin([
+      "-cid",
+      "cluster-b",
+      "--cluster",
+      `nats://127.0.0.1:${clusterB}`,
+      "--routes",
+      `nats://127.0.0.1:${clusterA}`,
+      ...common,
+    ]);
+    try {
+      const url = async (bin: typeof a) =>
+        /"url":"([^"]+)"/.exec(await bin.line('"listening"'))![1]!;
+      const [urlA, urlB] = [await url(a), await url(b)];
+      // the route: nats-server A reports it on its monitoring endpoint (forwarded by stan-server)
+      let routes = 0;
+      for (let i = 0; i < 200 && routes === 0; i++) {
+        const res = await fetch(`http://127.0.0.1:${monA}/routez`);
+        routes = ((await res.json()) as { num_routes: number }).num_routes;
+        if (routes === 0) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(routes).toBe(1);
+      // a message published on A's port reaches a subscriber on B's
+      const na = await connect({ servers: urlA });
+      const nb = await connect({ servers: urlB });
+      try {
+        const sub = nb.subscribe("across.route", { max: 1 });
+        await nb.flush();
+        const got = (async () => {
+          for await (const m of sub) return new TextDecoder().decode(m.data);
+          return undefined;
+        })();
+        // the subscription's interest crosses the route asynchronously: publish until it arrives
+        let received: string | undefined;
+        void got.then((v) => {
+          received = v;
+        });
+        for (let i = 0; received === undefined && i < 200; i++) {
+          na.publish("across.route", new TextEncoder().encode("hello from A"));
+          await na.flush();
+          await Promise.race([got, new Promise((r) => setTimeout(r, 25))]);
+        }
+        expect(await got).toBe("hello from A");
+      } finally {
+        await na.close();
+        await nb.close();
+      }
+    } finally {
+      a.child.kill("SIGTERM");
+      b.child.kill("SIGTERM");
+      expect(await a.exited).toBe(143);
+      expect(await b.exited).toBe(143);
+    }
+  }, 60_000);
 });
