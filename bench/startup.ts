@@ -5,7 +5,9 @@
  * connection (re-sent on each "no responders"), then stops the server with SIGTERM. Prints
  * median and p90 of: port accepts, the engine answers the ConnectRequest, exit after SIGTERM
  * (all ms from the spawn call). With NATS_STREAMING_SERVER set, the official binary runs in the
- * same rounds; `node -e 0` and a plain nats-server give the floor.
+ * same rounds; `node -e 0` and a plain nats-server give the floor. Then, in this process, what
+ * a test suite pays per test file: `startServer()` + `close()`, with its own nats-server and
+ * on one shared nats-server (`natsServer`).
  *
  *   pnpm build && pnpm exec tsx bench/startup.ts [--runs 20] [--store memory|file] [-- extra bin args]
  *
@@ -18,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { startNatsServer, startServer } from "@stan-ts/server";
 import { probeConnect, probePort } from "../packages/server/test/probe.js";
 
 const { values, positionals } = parseArgs({
@@ -199,4 +202,42 @@ for (const [name, xs] of results) {
   const col = (k: keyof Sample) =>
     `${fmt(pct(xs.map((x) => x[k]), 0.5))} / ${fmt(pct(xs.map((x) => x[k]), 0.9))}`;
   console.log(`| ${name} | ${col("port")} | ${col("engine")} | ${col("cpu")} | ${col("exit")} |`);
+}
+
+// startServer() in a test suite: start + close per test file, in this process
+const inProcess = new Map<string, { start: number[]; stop: number[] }>([
+  ["startServer(): own nats-server", { start: [], stop: [] }],
+  ["startServer({ natsServer }): shared nats-server", { start: [], stop: [] }],
+]);
+const shared = await startNatsServer();
+const dirFor = () =>
+  values.store === "file"
+    ? { store: "file" as const, dir: mkdtempSync(join(tmpdir(), "stan-startup-")) }
+    : {};
+for (let i = 0; i <= runs; i++) {
+  for (const [name, xs] of inProcess) {
+    const store = dirFor();
+    const t0 = performance.now();
+    const server = await startServer({
+      logLevel: "silent",
+      ...store,
+      ...(name.includes("shared") ? { natsServer: shared } : {}),
+    });
+    const t1 = performance.now();
+    await server.close();
+    const t2 = performance.now();
+    if ("dir" in store) rmSync(store.dir, { recursive: true, force: true });
+    if (i === 0) continue; // warm-up
+    xs.start.push(t1 - t0);
+    xs.stop.push(t2 - t1);
+  }
+}
+await shared.stop();
+console.log(`\nstartServer() per test file, ${runs} runs, in-process, ms (median / p90)\n`);
+console.log("| | start | close | start + close |");
+console.log("|---|---:|---:|---:|");
+for (const [name, xs] of inProcess) {
+  const both = xs.start.map((x, i) => x + xs.stop[i]!);
+  const col = (v: number[]) => `${fmt(pct(v, 0.5))} / ${fmt(pct(v, 0.9))}`;
+  console.log(`| ${name} | ${col(xs.start)} | ${col(xs.stop)} | ${col(both)} |`);
 }

@@ -30,13 +30,16 @@ function log(msg: string, fields: Record<string, unknown> = {}): void {
   else appendFileSync(logFile, line);
 }
 
-/** The engine: the code-cached bundle next to this file when built, else the sources (tsx). */
-async function loadServer(): Promise<typeof ServerModule> {
+/**
+ * The engine: the code-cached bundle next to this file when built, else the sources (tsx);
+ * and the function that writes its code cache, to call once start-up is over.
+ */
+async function loadServer(): Promise<{ server: typeof ServerModule; saveCache(): void }> {
   const bundle = new URL("./bin-server.cjs", import.meta.url);
   const loaded = loadBundle<typeof ServerModule>(bundle);
-  if (loaded) return loaded;
+  if (loaded) return { server: loaded.exports, saveCache: loaded.saveCache };
   const source = "./server.js"; // a variable, so the bin bundle does not include it
-  return (await import(source)) as typeof ServerModule;
+  return { server: (await import(source)) as typeof ServerModule, saveCache: () => {} };
 }
 
 async function main(): Promise<void> {
@@ -85,7 +88,10 @@ async function main(): Promise<void> {
     });
     early.catch(() => {}); // reported by startServer below
   }
-  const { startServer } = await loadServer();
+  const {
+    server: { startServer },
+    saveCache,
+  } = await loadServer();
   try {
     server = await startServer({ ...options, ...(early ? { natsServer: early } : {}) });
   } catch (err) {
@@ -94,6 +100,8 @@ async function main(): Promise<void> {
   }
   log("listening", { url: server.url, clusterId: server.clusterId });
   if (signalled) shutdown(server, signalled, early);
+  // once, after the first start (or a Node upgrade): a few ms, after the "listening" line
+  else setImmediate(saveCache);
 }
 
 /**

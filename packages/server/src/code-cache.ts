@@ -2,8 +2,8 @@
  * Loads a CommonJS bundle through V8's code cache, the way Node 22's
  * `module.enableCompileCache()` does for every module (Node 20 has no such switch): the bundle
  * is compiled with `vm.Script` and the cached data of an earlier run, and when there was none
- * (or V8 rejected it: another Node version or V8 flags) the cache is written once the process
- * has run a while, so that it covers the functions start-up compiled. The cache lives in a
+ * (or V8 rejected it: another Node version or V8 flags) the caller writes it once start-up is
+ * over ({@link Loaded.saveCache}), so that it covers the functions start-up compiled. The cache lives in a
  * directory of the current user under the OS temp directory (mode 0700, checked to be the
  * user's own and not a link); anything odd there and the bundle is simply compiled without it.
  *
@@ -25,8 +25,6 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
 
-/** Milliseconds after loading at which a missing cache is written (start-up is over by then). */
-const WRITE_AFTER_MS = 1_000;
 
 /** The cache directory, created if missing; undefined when it is not safely ours. */
 function cacheDir(): string | undefined {
@@ -44,11 +42,22 @@ function cacheDir(): string | undefined {
   }
 }
 
+/** A bundle run by {@link loadBundle}. */
+export interface Loaded<T> {
+  /** The bundle's exports. */
+  exports: T;
+  /**
+   * Writes the code cache if there was none or V8 rejected it (a no-op otherwise, and on any
+   * error): call it once start-up is over. Idempotent.
+   */
+  saveCache(): void;
+}
+
 /**
- * Runs the CommonJS bundle at `url` with its code cache and returns its exports; undefined
- * when the file does not exist (running from sources).
+ * Runs the CommonJS bundle at `url` with its code cache; undefined when the file does not
+ * exist (running from sources).
  */
-export function loadBundle<T>(url: URL): T | undefined {
+export function loadBundle<T>(url: URL): Loaded<T> | undefined {
   const file = fileURLToPath(url);
   let st: BigIntStats;
   try {
@@ -83,16 +92,17 @@ export function loadBundle<T>(url: URL): T | undefined {
   ) => void;
   const mod = { exports: {} as unknown };
   fn.call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file));
-  if (cacheFile && (!cached || script.cachedDataRejected)) {
-    setTimeout(() => {
-      try {
-        const tmp = `${cacheFile}.${process.pid}.tmp`;
-        writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
-        renameSync(tmp, cacheFile);
-      } catch {
-        // no cache this time; the next start compiles again
-      }
-    }, WRITE_AFTER_MS).unref();
-  }
-  return mod.exports as T;
+  let stale = cacheFile !== undefined && (!cached || script.cachedDataRejected === true);
+  const saveCache = () => {
+    if (!stale || !cacheFile) return;
+    stale = false;
+    try {
+      const tmp = `${cacheFile}.${process.pid}.tmp`;
+      writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
+      renameSync(tmp, cacheFile);
+    } catch {
+      // no cache this time; the next start compiles again
+    }
+  };
+  return { exports: mod.exports as T, saveCache };
 }
