@@ -1,5 +1,5 @@
 /**
- * Start-up of the built `stan-server` (packages/server/dist/bin.js), as a client harness sees
+ * Start-up of the built `stan-server` (packages/server/dist/bin.cjs), as a client harness sees
  * it: each run spawns the bin on a free fixed port (`-p`), probes the port with a TCP connect
  * retried every event-loop turn and sends a raw STAN ConnectRequest at the first accepted
  * connection (re-sent on each "no responders"), then stops the server with SIGTERM. Prints
@@ -33,7 +33,7 @@ const { values, positionals } = parseArgs({
 });
 const runs = Number(values.runs);
 const bin =
-  values.bin ?? fileURLToPath(new URL("../packages/server/dist/bin.js", import.meta.url));
+  values.bin ?? fileURLToPath(new URL("../packages/server/dist/bin.cjs", import.meta.url));
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -85,7 +85,7 @@ const subjects: Subject[] = [
     streaming: false,
   },
   {
-    name: "stan-server (dist/bin.js)",
+    name: "stan-server (dist/bin.cjs)",
     argv: (port, dir) => [
       process.execPath,
       bin,

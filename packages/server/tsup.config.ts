@@ -1,9 +1,11 @@
 // The library as ESM + CJS with declarations; the `stan-server` bin in two parts (issue 14,
-// start-up): dist/bin.js, a small ESM bundle (argument parsing, the nats-server launcher; it
-// reads its version through import.meta.url), and dist/bin-server.cjs, the engine with every
-// dependency bundled in, which bin.js compiles through V8's code cache (src/code-cache.ts).
-// One file instead of ~150 modules saves their resolution and reads; CommonJS because
-// vm.Script (and so the code cache) takes scripts, not ES modules.
+// start-up): dist/bin.cjs, a small bundle (argument parsing, the nats-server launcher), and
+// dist/bin-server.cjs, the engine with every dependency bundled in, which bin.cjs compiles
+// through V8's code cache (src/code-cache.ts). One file instead of ~150 modules saves their
+// resolution and reads; CommonJS because vm.Script (and so the code cache) takes scripts, not
+// ES modules, and because a CommonJS entry spares Node 20 its ES module loader (19 fewer
+// internal modules, ~25 ms less CPU on a loaded 2-core machine). `shims` gives bin.ts its
+// import.meta.url.
 import { rmSync } from "node:fs";
 import { defineConfig, type Options } from "tsup";
 
@@ -14,7 +16,13 @@ const shared: Options = { sourcemap: true, target: "node20" };
 
 export default defineConfig([
   { ...shared, entry: ["src/index.ts"], format: ["esm", "cjs"], dts: true },
-  { ...shared, entry: ["src/bin.ts"], format: ["esm"] },
+  {
+    ...shared,
+    entry: ["src/bin.ts"],
+    format: ["cjs"],
+    shims: true,
+    outExtension: () => ({ js: ".cjs" }),
+  },
   {
     ...shared,
     entry: { "bin-server": "src/server.ts" },

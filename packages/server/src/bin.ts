@@ -34,12 +34,20 @@ function log(msg: string, fields: Record<string, unknown> = {}): void {
  * The engine: the code-cached bundle next to this file when built, else the sources (tsx);
  * and the function that writes its code cache, to call once start-up is over.
  */
-async function loadServer(): Promise<{ server: typeof ServerModule; saveCache(): void }> {
+async function loadServer(): Promise<{
+  server: typeof ServerModule;
+  codeCache: "used" | "compiled" | "sources";
+  saveCache(): void;
+}> {
   const bundle = new URL("./bin-server.cjs", import.meta.url);
   const loaded = loadBundle<typeof ServerModule>(bundle);
-  if (loaded) return { server: loaded.exports, saveCache: loaded.saveCache };
+  if (loaded) {
+    const codeCache = loaded.cacheUsed ? "used" : "compiled";
+    return { server: loaded.exports, codeCache, saveCache: loaded.saveCache };
+  }
   const source = "./server.js"; // a variable, so the bin bundle does not include it
-  return { server: (await import(source)) as typeof ServerModule, saveCache: () => {} };
+  const server = (await import(source)) as typeof ServerModule;
+  return { server, codeCache: "sources", saveCache: () => {} };
 }
 
 async function main(): Promise<void> {
@@ -90,6 +98,7 @@ async function main(): Promise<void> {
   }
   const {
     server: { startServer },
+    codeCache,
     saveCache,
   } = await loadServer();
   try {
@@ -98,7 +107,7 @@ async function main(): Promise<void> {
     await early?.then((c) => c.stop()).catch(() => {});
     throw err;
   }
-  log("listening", { url: server.url, clusterId: server.clusterId });
+  log("listening", { url: server.url, clusterId: server.clusterId, codeCache });
   if (signalled) shutdown(server, signalled, early);
   // once, after the first start (or a Node upgrade): a few ms, after the "listening" line
   else setImmediate(saveCache);

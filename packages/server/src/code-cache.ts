@@ -46,6 +46,8 @@ function cacheDir(): string | undefined {
 export interface Loaded<T> {
   /** The bundle's exports. */
   exports: T;
+  /** Whether V8 took the cached data (false: none, rejected, or the cache is off). */
+  cacheUsed: boolean;
   /**
    * Writes the code cache if there was none or V8 rejected it (a no-op otherwise, and on any
    * error): call it once start-up is over. Idempotent.
@@ -104,5 +106,6 @@ export function loadBundle<T>(url: URL): Loaded<T> | undefined {
       // no cache this time; the next start compiles again
     }
   };
-  return { exports: mod.exports as T, saveCache };
+  const cacheUsed = cached !== undefined && script.cachedDataRejected !== true;
+  return { exports: mod.exports as T, cacheUsed, saveCache };
 }

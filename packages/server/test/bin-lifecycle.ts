@@ -28,12 +28,21 @@ export interface BinProcess {
   readonly exited: Promise<number | string>;
 }
 
-/** Starts `stan-server args...` (node + tsx, sources), stderr collected line by line. */
-export function startBin(args: readonly string[]): BinProcess {
+/** The built bin, dist/bin.cjs (with dist/bin-server.cjs beside it), once `pnpm build` ran. */
+export const builtBin = fileURLToPath(new URL("../dist/bin.cjs", import.meta.url));
+
+/**
+ * Starts `stan-server args...`, stderr collected line by line: from the sources (node + tsx),
+ * or the built bin with `built` (its environment extended by `env`).
+ */
+export function startBin(
+  args: readonly string[],
+  built?: { env: Record<string, string> },
+): BinProcess {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "--conditions=@stan-ts/source", bin, ...args],
-    { stdio: ["ignore", "ignore", "pipe"] },
+    built ? [builtBin, ...args] : ["--import", "tsx", "--conditions=@stan-ts/source", bin, ...args],
+    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...built?.env } },
   );
   let log = "";
   const waiters: { text: string; resolve: (l: string) => void }[] = [];

@@ -8,11 +8,11 @@
  * `-p`, nats-server binds the client port itself before any client, the engine included,
  * can subscribe, so that port accepts a few milliseconds early (as the Go binary's does).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type BinProcess, freePort, startBin } from "./bin-lifecycle.js";
+import { type BinProcess, builtBin, freePort, startBin } from "./bin-lifecycle.js";
 import { probeConnect, probeHttp } from "./probe.js";
 
 const running: BinProcess[] = [];
@@ -79,4 +79,26 @@ describe.each(["memory", "file"] as const)("readiness, %s store", (store) => {
       expect(answer.unanswered).toBe(0);
     }, 30_000);
   }
+});
+
+describe.skipIf(!existsSync(builtBin))("the built bin (dist/bin.cjs, after pnpm build)", () => {
+  it("answers at its first sign of life, and writes then uses its code cache", async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), "stan-cache-"));
+    dirs.push(cacheDir);
+    for (let round = 0; round < 2; round++) {
+      const b = startBin([], { env: { STAN_SERVER_CACHE_DIR: cacheDir } });
+      running.push(b);
+      const line = await b.line('"listening"');
+      const answer = await probeConnect(portIn(line), performance.now(), { once: true });
+      expect(answer.error).toBe("");
+      expect(line).toContain(round === 0 ? '"codeCache":"compiled"' : '"codeCache":"used"');
+      // the cache is written just after the "listening" line of the first start
+      for (let i = 0; i < 200 && readdirSync(cacheDir).length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(readdirSync(cacheDir).filter((f) => f.endsWith(".v8"))).toHaveLength(1);
+      b.child.kill("SIGTERM");
+      expect(await b.exited).toBe(143);
+    }
+  }, 30_000);
 });
