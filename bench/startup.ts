@@ -1,7 +1,7 @@
 /**
  * Start-up of the built `stan-server` (packages/server/dist/bin.cjs), as a client harness sees
  * it: each run spawns the bin on a free fixed port (`-p`), probes the port with a TCP connect
- * retried every event-loop turn and sends a raw STAN ConnectRequest at the first accepted
+ * retried every millisecond and sends a raw STAN ConnectRequest at the first accepted
  * connection (re-sent on each "no responders"), then stops the server with SIGTERM. Prints
  * median and p90 of: port accepts, the engine answers the ConnectRequest, exit after SIGTERM
  * (all ms from the spawn call). With NATS_STREAMING_SERVER set, the official binary runs in the
@@ -81,7 +81,13 @@ const subjects: Subject[] = [
   },
   {
     name: "nats-server alone",
-    argv: (port) => [process.env.NATS_SERVER_BIN ?? "nats-server", "-a", "127.0.0.1", "-p", `${port}`],
+    argv: (port) => [
+      process.env.NATS_SERVER_BIN ?? "nats-server",
+      "-a",
+      "127.0.0.1",
+      "-p",
+      `${port}`,
+    ],
     streaming: false,
   },
   {
@@ -126,8 +132,7 @@ if (official) {
 
 async function once(subject: Subject): Promise<Sample> {
   const port = await freePort();
-  const dir =
-    values.store === "file" ? mkdtempSync(join(tmpdir(), "stan-startup-")) : undefined;
+  const dir = values.store === "file" ? mkdtempSync(join(tmpdir(), "stan-startup-")) : undefined;
   const [cmd, ...args] = subject.argv(port, dir);
   const t0 = performance.now();
   const child = spawn(cmd!, args, {
@@ -200,7 +205,17 @@ console.log(
 console.log("|---|---:|---:|---:|---:|");
 for (const [name, xs] of results) {
   const col = (k: keyof Sample) =>
-    `${fmt(pct(xs.map((x) => x[k]), 0.5))} / ${fmt(pct(xs.map((x) => x[k]), 0.9))}`;
+    `${fmt(
+      pct(
+        xs.map((x) => x[k]),
+        0.5,
+      ),
+    )} / ${fmt(
+      pct(
+        xs.map((x) => x[k]),
+        0.9,
+      ),
+    )}`;
   console.log(`| ${name} | ${col("port")} | ${col("engine")} | ${col("cpu")} | ${col("exit")} |`);
 }
 

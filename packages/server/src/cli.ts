@@ -151,7 +151,8 @@ flag(["p", "port"], (o, v) => {
 });
 const LEVELS = new Set(["trace", "debug", "info", "warn", "error", "silent"]);
 flag(["log_level"], (o, v) => {
-  if (!LEVELS.has(v)) throw new Error(`invalid log level "${v}" (trace|debug|info|warn|error|silent)`);
+  if (!LEVELS.has(v))
+    throw new Error(`invalid log level "${v}" (trace|debug|info|warn|error|silent)`);
   o.logLevel = v as LogLevel;
 });
 // The official binary's `-l, --log <file>` redirects the log; stan-server's `-l` also takes a

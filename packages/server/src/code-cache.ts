@@ -25,7 +25,6 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
 
-
 /** The cache directory, created if missing; undefined when it is not safely ours. */
 function cacheDir(): string | undefined {
   const uid = process.getuid?.() ?? 0;

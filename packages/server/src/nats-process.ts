@@ -300,7 +300,12 @@ interface HeldMonitor {
   host: string;
 }
 
-const MONITOR_FLAGS: Record<string, boolean> = { m: false, http_port: false, ms: true, https_port: true };
+const MONITOR_FLAGS: Record<string, boolean> = {
+  m: false,
+  http_port: false,
+  ms: true,
+  https_port: true,
+};
 
 /** Rewrites `-m P` / `--https_port=P` etc. to a free port and returns the ports asked for. */
 function holdMonitorArgs(args: readonly string[]): HeldMonitor {

@@ -70,7 +70,9 @@ export function startBin(
       new Promise((resolve, reject) => {
         waiters.push({ text, resolve });
         check();
-        void exited.then((s) => reject(new Error(`stan-server exited (${s}) before "${text}":\n${log}`)));
+        void exited.then((s) =>
+          reject(new Error(`stan-server exited (${s}) before "${text}":\n${log}`)),
+        );
       }),
     exited,
   };

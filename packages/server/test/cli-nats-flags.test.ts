@@ -155,7 +155,8 @@ function verdict(name: string, takesValue: boolean): string {
 
 describe("stan-server's flags against the official help texts", () => {
   const NATS = process.env.NATS_SERVER_BIN ?? "nats-server";
-  const STREAMING = process.env.NATS_STREAMING_SERVER ?? "/opt/stan-tools/bin/nats-streaming-server";
+  const STREAMING =
+    process.env.NATS_STREAMING_SERVER ?? "/opt/stan-tools/bin/nats-streaming-server";
 
   it("takes, or refuses with a reason, every flag of `nats-server --help`", async () => {
     const { spawnSync } = await import("node:child_process");
@@ -163,7 +164,10 @@ describe("stan-server's flags against the official help texts", () => {
     const flags = helpFlags(`${help.stdout}${help.stderr}`);
     expect(flags.size).toBeGreaterThan(50); // the 2.9.10 help lists about 60 names
     const unknown = [...flags]
-      .filter(([name, v]) => !["h", "help", "v", "version"].includes(name) && /unknown flag/.test(verdict(name, v)))
+      .filter(
+        ([name, v]) =>
+          !["h", "help", "v", "version"].includes(name) && /unknown flag/.test(verdict(name, v)),
+      )
       .map(([name]) => name);
     expect(unknown).toEqual([]);
   });
@@ -176,7 +180,10 @@ describe("stan-server's flags against the official help texts", () => {
       const flags = helpFlags(`${help.stdout}${help.stderr}`);
       expect(flags.size).toBeGreaterThan(90);
       const unknown = [...flags]
-        .filter(([name, v]) => !["h", "help", "v", "version"].includes(name) && /unknown flag/.test(verdict(name, v)))
+        .filter(
+          ([name, v]) =>
+            !["h", "help", "v", "version"].includes(name) && /unknown flag/.test(verdict(name, v)),
+        )
         .map(([name]) => name);
       expect(unknown).toEqual([]);
     },

@@ -1,13 +1,19 @@
 /**
  * Probes for the first sign of life of a starting server, as fast as a client harness could
- * be: a TCP connect retried on every event-loop turn (the port), an HTTP GET retried the same
- * way (the monitoring port), and a raw-protocol STAN ConnectRequest sent on the first
+ * be: a TCP connect retried every millisecond (the port), an HTTP GET retried the same way
+ * (the monitoring port), and a raw-protocol STAN ConnectRequest sent on the first
  * connection the port accepts and re-sent on every "no responders" status until one is
  * answered (the engine). Raw sockets, no NATS client library: the probe adds no start-up
  * work of its own. Used by bench/startup.ts and the readiness tests.
  */
 import { connect as tcpConnect } from "node:net";
 import { ConnectRequestSchema, ConnectResponseSchema, decode, encode } from "@stan-ts/proto";
+
+/**
+ * Milliseconds between connect attempts: tighter than any harness polls, yet not a busy loop
+ * that would take a core from the server starting on a 2-core machine.
+ */
+const RETRY_MS = 1;
 
 /** Milliseconds since `t0` (performance.now()) when the event happened. */
 export type Since = number;
@@ -16,7 +22,7 @@ function sinceT0(t0: number): Since {
   return performance.now() - t0;
 }
 
-/** Resolves when a TCP connect to 127.0.0.1:`port` succeeds; retries each turn until `deadline`. */
+/** Resolves when a TCP connect to 127.0.0.1:`port` succeeds; retries every millisecond until `deadline`. */
 export function probePort(port: number, t0: number, deadline = 10_000): Promise<Since> {
   return new Promise((resolve, reject) => {
     const attempt = () => {
@@ -28,7 +34,7 @@ export function probePort(port: number, t0: number, deadline = 10_000): Promise<
       s.once("error", () => {
         s.destroy();
         if (sinceT0(t0) > deadline) reject(new Error(`port ${port} not open after ${deadline} ms`));
-        else setImmediate(attempt);
+        else setTimeout(attempt, RETRY_MS);
       });
     };
     attempt();
@@ -36,7 +42,7 @@ export function probePort(port: number, t0: number, deadline = 10_000): Promise<
 }
 
 /**
- * GETs `path` from 127.0.0.1:`port`, retrying the connect each event-loop turn until it is
+ * GETs `path` from 127.0.0.1:`port`, retrying the connect every millisecond until it is
  * accepted; resolves with when it was accepted, the status and the body.
  */
 export function probeHttp(
@@ -67,8 +73,9 @@ export function probeHttp(
       s.once("error", () => {
         s.destroy();
         if (at > 0) reject(new Error(`port ${port} dropped the request`));
-        else if (sinceT0(t0) > deadline) reject(new Error(`port ${port} not open after ${deadline} ms`));
-        else setImmediate(attempt);
+        else if (sinceT0(t0) > deadline)
+          reject(new Error(`port ${port} not open after ${deadline} ms`));
+        else setTimeout(attempt, RETRY_MS);
       });
     };
     attempt();
@@ -105,7 +112,7 @@ export interface ConnectProbeOptions {
  * Connects to 127.0.0.1:`port` at the first instant it accepts and sends a STAN
  * ConnectRequest on `_STAN.discover.<clusterId>`, announcing headers and no_responders so a
  * request nobody is subscribed to comes back at once as status 503 (then it is re-sent with
- * a new client ID, unless `once`). Resolves at the first ConnectResponse.
+ * a new client ID 1 ms later, unless `once`). Resolves at the first ConnectResponse.
  */
 export function probeConnect(
   port: number,
@@ -128,10 +135,10 @@ export function probeConnect(
     };
     const attempt = () => {
       if (!timer) return;
-      const s = tcpConnect({ port, host: "127.0.0.1" });
+      const s = tcpConnect({ port, host: "127.0.0.1", noDelay: true });
       let accepted = 0;
       let unanswered = 0;
-      let buf = Buffer.alloc(0);
+      let buf: Buffer = Buffer.alloc(0);
       let started = false;
       const request = () => {
         const payload = encode(ConnectRequestSchema, {
@@ -142,9 +149,14 @@ export function probeConnect(
           pingInterval: 5,
           pingMaxOut: 3,
         });
-        s.write(`PUB _STAN.discover.${cid} _INBOX.${prefix}.r ${payload.length}\r\n`);
-        s.write(payload);
-        s.write("\r\n");
+        // one write: three small ones would meet Nagle + delayed ACK (a 40 ms stall)
+        s.write(
+          Buffer.concat([
+            Buffer.from(`PUB _STAN.discover.${cid} _INBOX.${prefix}.r ${payload.length}\r\n`),
+            payload,
+            Buffer.from("\r\n"),
+          ]),
+        );
       };
       s.once("connect", () => {
         accepted = sinceT0(t0);
@@ -187,7 +199,7 @@ export function probeConnect(
               s.destroy();
               return;
             }
-            request();
+            setTimeout(request, RETRY_MS); // not a busy loop through nats-server
             continue;
           }
           const answered = sinceT0(t0);
@@ -199,7 +211,7 @@ export function probeConnect(
       });
       s.once("error", () => {
         s.destroy();
-        if (!started) setImmediate(attempt);
+        if (!started) setTimeout(attempt, RETRY_MS);
       });
     };
     attempt();

@@ -28,7 +28,10 @@ describe("startServer({ natsServer }): one nats-server, many streaming servers",
     expect(nats.running).toBe(true);
     // the next test file, same cluster ID, same nats-server
     const again = await startServer({ natsServer: nats, clusterId: "suite-a", logLevel: "silent" });
-    const r = await probeConnect(nats.port, performance.now(), { clusterId: "suite-a", once: true });
+    const r = await probeConnect(nats.port, performance.now(), {
+      clusterId: "suite-a",
+      once: true,
+    });
     expect(r.error).toBe("");
     await again.close();
     await b.close();
