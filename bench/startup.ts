@@ -15,12 +15,12 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startNatsServer, startServer } from "@stan-ts/server";
+import { freePort } from "../packages/server/test/bin-lifecycle.js";
 import { probeConnect, probePort } from "../packages/server/test/probe.js";
 
 const { values, positionals } = parseArgs({
@@ -34,17 +34,6 @@ const { values, positionals } = parseArgs({
 const runs = Number(values.runs);
 const bin =
   values.bin ?? fileURLToPath(new URL("../packages/server/dist/bin.cjs", import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Sample {
   port: number;

@@ -1,20 +1,39 @@
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { connect } from "nats";
 import { describe, expect, it } from "vitest";
 import { parseArgs } from "../src/cli.js";
 import { spawnNatsServer } from "../src/nats-process.js";
 import { type ServerOptions, startServer } from "../src/server.js";
+import { freePort, startBin } from "./bin-lifecycle.js";
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
+/**
+ * Publishes on `fromUrl` until a subscriber on `toUrl` receives it (routes and their
+ * subscription interest come up asynchronously) and returns what it received.
+ */
+async function acrossRoute(fromUrl: string, toUrl: string, text: string): Promise<string> {
+  const a = await connect({ servers: fromUrl });
+  const b = await connect({ servers: toUrl });
+  try {
+    const sub = b.subscribe("cluster.test", { max: 1 });
+    await b.flush();
+    const got = (async () => {
+      for await (const m of sub) return new TextDecoder().decode(m.data);
+      return undefined;
+    })();
+    let received: string | undefined;
+    void got.then((v) => {
+      received = v;
     });
-  });
+    for (let i = 0; received === undefined && i < 500; i++) {
+      a.publish("cluster.test", new TextEncoder().encode(text));
+      await a.flush();
+      await Promise.race([got, new Promise((r) => setTimeout(r, 20))]);
+    }
+    return (await got) ?? "";
+  } finally {
+    await a.close();
+    await b.close();
+  }
 }
 
 describe("stan-server passes nats-server flags through", () => {
@@ -65,30 +84,7 @@ describe("stan-server passes nats-server flags through", () => {
     ]) as ServerOptions;
     const server = await startServer(opts);
     try {
-      const a = await connect({ servers: server.natsUrl });
-      const b = await connect({ servers: peer.url });
-      try {
-        // Routes come up asynchronously: publish until the peer's subscriber sees one.
-        const sub = b.subscribe("cluster.test", { max: 1 });
-        await b.flush();
-        const got = (async () => {
-          for await (const m of sub) return new TextDecoder().decode(m.data);
-          return undefined;
-        })();
-        let received: string | undefined;
-        void got.then((v) => {
-          received = v;
-        });
-        for (let i = 0; received === undefined && i < 500; i++) {
-          a.publish("cluster.test", new TextEncoder().encode("across"));
-          await a.flush();
-          await Promise.race([got, new Promise((r) => setTimeout(r, 20))]);
-        }
-        expect(await got).toBe("across");
-      } finally {
-        await a.close();
-        await b.close();
-      }
+      expect(await acrossRoute(server.natsUrl, peer.url, "across")).toBe("across");
     } finally {
       await server.close();
     }
@@ -158,34 +154,27 @@ describe("stan-server's flags against the official help texts", () => {
   const STREAMING =
     process.env.NATS_STREAMING_SERVER ?? "/opt/stan-tools/bin/nats-streaming-server";
 
-  it("takes, or refuses with a reason, every flag of `nats-server --help`", async () => {
+  /** The flags `bin helpArg` lists that stan-server does not know at all. */
+  const unknownFlags = async (bin: string, helpArg: string, atLeast: number) => {
     const { spawnSync } = await import("node:child_process");
-    const help = spawnSync(NATS, ["--help"], { encoding: "utf8" });
+    const help = spawnSync(bin, [helpArg], { encoding: "utf8" });
     const flags = helpFlags(`${help.stdout}${help.stderr}`);
-    expect(flags.size).toBeGreaterThan(50); // the 2.9.10 help lists about 60 names
-    const unknown = [...flags]
-      .filter(
-        ([name, v]) =>
-          !["h", "help", "v", "version"].includes(name) && /unknown flag/.test(verdict(name, v)),
-      )
+    expect(flags.size).toBeGreaterThan(atLeast);
+    return [...flags]
+      .filter(([name]) => !["h", "help", "v", "version"].includes(name))
+      .filter(([name, v]) => /unknown flag/.test(verdict(name, v)))
       .map(([name]) => name);
-    expect(unknown).toEqual([]);
+  };
+
+  it("takes, or refuses with a reason, every flag of `nats-server --help`", async () => {
+    // the 2.9.10 help lists about 60 names
+    expect(await unknownFlags(NATS, "--help", 50)).toEqual([]);
   });
 
   it.skipIf(!existsSync(STREAMING))(
     "takes, or refuses with a reason, every flag of `nats-streaming-server -h`",
     async () => {
-      const { spawnSync } = await import("node:child_process");
-      const help = spawnSync(STREAMING, ["-h"], { encoding: "utf8" });
-      const flags = helpFlags(`${help.stdout}${help.stderr}`);
-      expect(flags.size).toBeGreaterThan(90);
-      const unknown = [...flags]
-        .filter(
-          ([name, v]) =>
-            !["h", "help", "v", "version"].includes(name) && /unknown flag/.test(verdict(name, v)),
-        )
-        .map(([name]) => name);
-      expect(unknown).toEqual([]);
+      expect(await unknownFlags(STREAMING, "-h", 90)).toEqual([]);
     },
   );
 
@@ -195,8 +184,7 @@ describe("stan-server's flags against the official help texts", () => {
     await expect(connect({ servers: server.natsUrl })).rejects.toThrow(/Authorization/i);
     const nc = await connect({ servers: server.natsUrl, user: "u1", pass: "s3cret" });
     try {
-      // the engine answers: a ping to the discover subject's ping endpoint goes nowhere
-      // without it, so ask for a connect
+      // the engine, connected with the credentials, answers a ConnectRequest
       const { ConnectRequestSchema, ConnectResponseSchema, decode, encode } = await import(
         "@stan-ts/proto"
       );
@@ -221,7 +209,6 @@ describe("stan-server's flags against the official help texts", () => {
 
 describe("stan-server processes form a NATS cluster (--cluster, --routes)", () => {
   it("two stan-server processes route to each other: /routez counts the route, a message crosses it", async () => {
-    const { startBin } = await import("./bin-lifecycle.js");
     const [clusterA, clusterB, monA] = [await freePort(), await freePort(), await freePort()];
     const common = ["--cluster_name", "c14", "-l", "info"];
     const a = startBin([
@@ -257,30 +244,7 @@ describe("stan-server processes form a NATS cluster (--cluster, --routes)", () =
       }
       expect(routes).toBe(1);
       // a message published on A's port reaches a subscriber on B's
-      const na = await connect({ servers: urlA });
-      const nb = await connect({ servers: urlB });
-      try {
-        const sub = nb.subscribe("across.route", { max: 1 });
-        await nb.flush();
-        const got = (async () => {
-          for await (const m of sub) return new TextDecoder().decode(m.data);
-          return undefined;
-        })();
-        // the subscription's interest crosses the route asynchronously: publish until it arrives
-        let received: string | undefined;
-        void got.then((v) => {
-          received = v;
-        });
-        for (let i = 0; received === undefined && i < 200; i++) {
-          na.publish("across.route", new TextEncoder().encode("hello from A"));
-          await na.flush();
-          await Promise.race([got, new Promise((r) => setTimeout(r, 25))]);
-        }
-        expect(await got).toBe("hello from A");
-      } finally {
-        await na.close();
-        await nb.close();
-      }
+      expect(await acrossRoute(urlA, urlB, "hello from A")).toBe("hello from A");
     } finally {
       a.child.kill("SIGTERM");
       b.child.kill("SIGTERM");
