@@ -327,6 +327,8 @@ export function parseArgs(argv: string[]): ServerOptions | "help" | "version" {
       continue;
     }
     const refused = REFUSED[name];
+    // `--clustered=false` and the like ask for what stan-server does anyway
+    if (refused !== undefined && eq >= 0 && /^(false|0)$/.test(raw.slice(eq + 1))) continue;
     if (refused !== undefined) throw new Error(`flag "${raw}" is not supported: ${refused}`);
     if (NATS_BOOL.has(name) || NATS_VALUE.has(name)) {
       const dash = raw.startsWith("--") ? "--" : "-";

@@ -178,6 +178,21 @@ describe("stan-server's flags against the official help texts", () => {
     },
   );
 
+  it("refuses what it does not do with the reason; accepts an explicit =false of it", () => {
+    expect(() => parseArgs(["--clustered"])).toThrow(/--clustered" is not supported: clustered/);
+    expect(() => parseArgs(["-sl", "stop"])).toThrow(/kill -TERM/);
+    expect(() => parseArgs(["--syslog"])).toThrow(/syslog/);
+    expect(parseArgs(["--clustered=false", "--encrypt=false"])).toEqual({ logLevel: "info" });
+    expect(parseArgs(["-l", "/tmp/stan.log"])).toMatchObject({ logFile: "/tmp/stan.log" });
+    expect(parseArgs(["-l", "debug"])).toMatchObject({ logLevel: "debug" });
+    expect(parseArgs(["--file_sync", "-p", "4333"])).toMatchObject({
+      fileSync: true,
+      natsPort: 4333,
+    });
+    expect(parseArgs(["--file_sync=false"])).toMatchObject({ fileSync: false });
+    expect(parseArgs(["-DVV"])).toMatchObject({ logLevel: "trace" });
+  });
+
   it("--user/--pass: nats-server requires them and the engine connects with them", async () => {
     const opts = parseArgs(["--user", "u1", "--pass", "s3cret", "-l", "silent"]) as ServerOptions;
     await using server = await startServer(opts);
