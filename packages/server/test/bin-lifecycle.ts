@@ -48,7 +48,11 @@ export function startBin(
   const waiters: { text: string; resolve: (l: string) => void }[] = [];
   const check = () => {
     for (const w of [...waiters]) {
-      const line = log.split("\n").find((l) => l.includes(w.text));
+      // complete lines only: a chunk may end inside one
+      const line = log
+        .slice(0, log.lastIndexOf("\n") + 1)
+        .split("\n")
+        .find((l) => l.includes(w.text));
       if (line !== undefined) {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve(line);
