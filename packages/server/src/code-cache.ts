@@ -14,9 +14,11 @@ import {
   type BigIntStats,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   statSync,
+  unlinkSync,
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
@@ -38,6 +40,23 @@ function cacheDir(): string | undefined {
     return dir;
   } catch {
     return undefined;
+  }
+}
+
+/** Caches not written for this long are removed when a new one is written (each build makes one). */
+const MAX_AGE_MS = 30 * 24 * 3600 * 1000;
+
+/** Removes the old caches of earlier builds and Node versions from `dir`, except `keep`. */
+function prune(dir: string, keep: string): void {
+  const now = Date.now();
+  for (const name of readdirSync(dir)) {
+    const file = join(dir, name);
+    if (file === keep || !name.endsWith(".v8")) continue;
+    try {
+      if (now - statSync(file).mtimeMs > MAX_AGE_MS) unlinkSync(file);
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
   }
 }
 
@@ -101,6 +120,7 @@ export function loadBundle<T>(url: URL): Loaded<T> | undefined {
       const tmp = `${cacheFile}.${process.pid}.tmp`;
       writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
       renameSync(tmp, cacheFile);
+      prune(dirname(cacheFile), cacheFile);
     } catch {
       // no cache this time; the next start compiles again
     }
