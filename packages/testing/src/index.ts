@@ -26,9 +26,9 @@ export {
   startNatsServer,
 } from "./nats-server.js";
 export type { PackedPackage, PublicPackage } from "./pack.js";
+export { ensureBuilt, npmEnv, npmInstall, packPublicPackages, publicPackages } from "./pack.js";
 export type { PortLock } from "./port-lock.js";
 export { lockPort } from "./port-lock.js";
-export { ensureBuilt, npmEnv, npmInstall, packPublicPackages, publicPackages } from "./pack.js";
 export type { StreamingMode, StreamingServerHandle, StreamingServerOptions } from "./streaming.js";
 export {
   serverControlUnavailable,
