@@ -127,6 +127,13 @@ export interface SubscriptionSink {
   deliver(msg: DecodedMsg): void;
   /** The subscription ended: by close/unsubscribe (no error) or by connection loss. */
   end(error?: StanError): void;
+  /**
+   * Takes back the messages received and not yet handed to the consumer, oldest first, and
+   * forgets them. A healed non-durable asks the server to send them again, so that its buffer
+   * never holds more than `maxInflight` (the new server subscription sends a fresh window).
+   * Without it they stay buffered.
+   */
+  rewind?(): DecodedMsg[];
 }
 
 /** A publish awaiting its PubAck. Its outcome goes to a promise's resolvers or to a batch. */
@@ -298,10 +305,14 @@ export class Session {
   private state: "connecting" | "open" | "reconnecting" | "closing" | "closed" | "lost" =
     "connecting";
   private reopenWaiters: Array<() => void> = [];
+  /**
+   * Open and restored: false from the loss of a session until the heal has re-created every
+   * subscription, so that subscription calls wait for that (their ack inboxes change).
+   */
+  private ready = false;
   private natsClosedWatch = false;
   private endError: StanConnectionError | undefined;
   private closePromise: Promise<void> | undefined;
-  private maxPayload: number;
   private malformed = 0;
   // The outbox: publishes and acks waiting to be handed to NATS together (parallel arrays,
   // reused, so queueing allocates nothing). See enqueue().
@@ -330,7 +341,6 @@ export class Session {
     this.pubOpts = { reply: this.ackInbox };
     this.clientIdField = encodeConstField(1, opts.clientId);
     this.connIdField = encodeConstField(6, this.connId);
-    this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     this.frames = opts.framedWrites === false ? undefined : FrameWriter.for(nc);
   }
 
@@ -350,9 +360,25 @@ export class Session {
     this.fail("stan: NATS connection closed");
   }
 
-  /** True until the session is closed or lost. */
+  /**
+   * True until the session is closed or lost, healing included: while it heals itself
+   * ({@link Session.isReconnecting}) calls are accepted and wait for it.
+   */
   get isOpen(): boolean {
-    return this.state === "open";
+    return this.state === "open" || this.state === "reconnecting";
+  }
+
+  /** True while a lost session heals itself (until its subscriptions are re-created). */
+  get isReconnecting(): boolean {
+    return this.state === "reconnecting" || (this.state === "open" && !this.ready);
+  }
+
+  /**
+   * The NATS server's max_payload, read at each use: after NATS reconnects to another server
+   * its limit may differ, and a frame over it would make that server close the connection.
+   */
+  private get maxPayload(): number {
+    return this.nc.info?.max_payload ?? 1024 * 1024;
   }
 
   /** Why the session ended, if it did. */
@@ -466,6 +492,8 @@ export class Session {
     };
     this.pubSubjects.clear();
     this.pingsMissed = 0;
+    // A first open is ready at once; a healed one once restore() re-created the subscriptions.
+    if (this.state === "connecting") this.ready = true;
     this.state = "open";
     if (r.protocol >= 1 && r.pingInterval !== 0 && r.pingRequests) {
       this.startPings();
@@ -548,6 +576,7 @@ export class Session {
     }
     const error = new StanConnectionError(ErrorCode.ConnectionLost, reason, { cause });
     this.state = "reconnecting";
+    this.ready = false;
     this.flushOut(); // not open: drops the outbox (pending publishes are re-sent after the heal)
     this.stopPings();
     try {
@@ -555,7 +584,7 @@ export class Session {
     } catch {
       // connection gone
     }
-    for (const sub of this.subs) sub.detach();
+    for (const sub of this.subs) sub.lost();
     this.emit({ type: "disconnected", error });
     void this.heal(error);
   }
@@ -626,8 +655,8 @@ export class Session {
         }
         continue;
       }
-      // handshake() opened the session, unless close() raced it
-      if (!this.isOpen) return;
+      // handshake() opened the session, unless close() raced it (the await widens the state)
+      if ((this.state as Session["state"]) !== "open") return;
       await this.restore(attempt);
       return;
     }
@@ -677,6 +706,7 @@ export class Session {
       return;
     }
     if (this.state !== "open") return;
+    this.ready = true;
     this.wakeReopen();
     this.wakeWaiters();
     this.emit({ type: "reconnected", attempts });
@@ -687,9 +717,16 @@ export class Session {
    * or forgot this client) for the caller to heal again; any other failure ends `sub`.
    */
   private async resubscribe(sub: CoreSubscription): Promise<StanError | undefined> {
+    if (!this.subs.has(sub)) return undefined; // closed or unsubscribed meanwhile
     try {
       await sub.resubscribe();
       if (this.state !== "open") return undefined;
+      if (!this.subs.has(sub)) {
+        // Given up while its request was in flight (closed, or an unsubscribe that timed out
+        // waiting): take the new registration offline, or a durable stays online on a dead inbox.
+        this.closeOnServer(sub);
+        return undefined;
+      }
       this.emit({
         type: "resubscribed",
         subject: sub.params.subject,
@@ -711,9 +748,44 @@ export class Session {
     for (const w of this.reopenWaiters.splice(0)) w();
   }
 
-  /** Waits until the session is open again (bounded by the call's options or `limit` ms). */
+  /**
+   * @internal A healed non-durable found that the server numbers its channel anew (a memory
+   * store restarted): re-create it from the first message. Its delivery inbox is dropped now;
+   * a heal that comes meanwhile re-creates it the same way.
+   */
+  async restartSubscription(sub: CoreSubscription): Promise<void> {
+    sub.detach();
+    if (sub.resubscribing) await sub.resubscribing; // the heal's own request for it
+    if (this.state !== "open" || sub.isEnded || !this.subs.has(sub)) return;
+    this.closeOnServer(sub);
+    const error = await this.resubscribe(sub);
+    if (error && this.state === "open") {
+      this.lose(`stan: resubscribe failed: ${error.message}`, error);
+    }
+  }
+
+  /** Best effort: asks the server to take `sub`'s registration offline (a durable keeps its state). */
+  private closeOnServer(sub: CoreSubscription): void {
+    // without a close request (a pre-0.4 server), only a non-durable may be unsubscribed
+    const subject =
+      this.subjects.subCloseRequests || (sub.params.durableName ? "" : this.subjects.unsubRequests);
+    if (!subject || !sub.ackInbox || this.state !== "open") return;
+    const req = encode(UnsubscribeRequestSchema, {
+      clientID: this.clientId,
+      subject: sub.params.subject,
+      inbox: sub.ackInbox,
+      durableName: sub.params.durableName ?? "",
+    });
+    try {
+      this.flushThen(() => this.nc.publish(subject, req));
+    } catch {
+      // the connection is going: the server drops the registration with it
+    }
+  }
+
+  /** Waits until the session is open and restored (bounded by the call's options or `limit` ms). */
   private waitOpen(call: CallOptions | undefined, what: string, limit: number): Promise<void> {
-    if (this.state === "open") return Promise.resolve();
+    if (this.state === "open" && this.ready) return Promise.resolve();
     // While healing, wait (as publish does); only a closed or lost session fails at once.
     const closed = this.checkUsable();
     if (closed) return Promise.reject(closed);
@@ -1205,9 +1277,20 @@ export class Session {
     sink: SubscriptionSink,
     call?: CallOptions,
   ): Promise<CoreSubscription> {
-    await this.waitOpen(call, "subscribe", this.opts.pubAckTimeout);
     const sub = new CoreSubscription(this, params, sink);
-    await this.requestSubscription(sub, params, call);
+    for (;;) {
+      await this.waitOpen(call, "subscribe", this.opts.pubAckTimeout);
+      try {
+        await this.requestSubscription(sub, params, call);
+        break;
+      } catch (err) {
+        // The session was lost while the request was in flight: whatever the server made of
+        // it went with the old session. Ask again once healed, as a call made during the
+        // heal would (bounded by the call's signal and timeout at each wait).
+        if (this.state === "reconnecting" && !call?.signal?.aborted) continue;
+        throw err;
+      }
+    }
     this.subs.add(sub);
     return sub;
   }
@@ -1276,13 +1359,26 @@ export class Session {
       throw lost;
     }
     sub.ackInbox = resp.ackInbox;
+    sub.stale = false;
+    // acks asked for while it was being re-created go to its new ack inbox now
+    for (const seq of sub.takeQueuedAcks()) {
+      this.enqueue(sub.ackInbox, encodeAck(params.subject, seq), undefined, "");
+    }
   }
 
-  /** @internal */
-  sendAck(sub: CoreSubscription, sequence: bigint): void {
-    // Not deliverable now (no session, or the subscription's new ack inbox is not known
-    // yet; the old one died with the old session): the server redelivers it.
-    if (this.state === "reconnecting" || sub.resubscribing) return;
+  /**
+   * @internal Acknowledges `sequence`. While a heal re-creates the subscription (its old ack
+   * inbox died with the old session, the new one is not known yet), a durable's ack is kept
+   * and sent to the new ack inbox once it is known: the server keeps a durable's unacked
+   * messages across sessions and accepts the ack there (the redelivered copy it may already
+   * have sent is then dropped, see {@link CoreSubscription}). A non-durable's is dropped: its
+   * old registration, and with it what was unacked, is gone, so nothing will be redelivered.
+   */
+  sendAck(sub: CoreSubscription, sequence: bigint, internal = false): void {
+    if (this.state === "reconnecting" || sub.stale || sub.resubscribing) {
+      sub.queueAck(sequence, internal);
+      return;
+    }
     const closed = this.checkOpen();
     if (closed) throw closed;
     this.enqueue(sub.ackInbox, encodeAck(sub.params.subject, sequence), undefined, "");
@@ -1294,22 +1390,32 @@ export class Session {
     unsubscribe: boolean,
     call?: CallOptions,
   ): Promise<void> {
-    if (this.state === "reconnecting" && !unsubscribe) {
-      // The healed session will not re-create it; the server took the old registration offline.
+    const notMadeYet = this.state === "open" && !this.ready && sub.stale && !sub.resubscribing;
+    if (!unsubscribe && (this.state === "reconnecting" || notMadeYet)) {
+      // The heal has not re-created it and now will not (resubscribe() skips it); the server
+      // took the old registration offline with the old session.
       this.subs.delete(sub);
       sub.detach();
       return;
     }
-    await this.waitOpen(
-      call,
-      unsubscribe ? "unsubscribe" : "subscription close",
-      this.opts.pubAckTimeout,
-    );
-    if (sub.resubscribing) {
-      // The heal is re-creating it: its ack inbox is about to change. Wait for the new one,
-      // then decide again (the session may have been lost once more meanwhile).
-      await withCancel(sub.resubscribing, call, unsubscribe ? "unsubscribe" : "subscription close");
-      return this.endSubscription(sub, unsubscribe, call);
+    const what = unsubscribe ? "unsubscribe" : "subscription close";
+    try {
+      await this.waitOpen(call, what, this.opts.pubAckTimeout);
+      if (sub.resubscribing) {
+        // Being re-created (a heal, or a restart from the first message): its ack inbox is
+        // about to change. Wait for the new one, then decide again.
+        await withCancel(sub.resubscribing, call, what);
+        return this.endSubscription(sub, unsubscribe, call);
+      }
+    } catch (err) {
+      // Given up before anything was sent: no heal may re-create what the caller asked to end
+      // (a durable that was to be deleted keeps its state on the server: the error says so).
+      this.subs.delete(sub);
+      sub.detach();
+      if (unsubscribe && this.state !== "closed" && this.state !== "lost") {
+        throw notDeleted(err, sub);
+      }
+      throw err;
     }
     if (!this.subs.has(sub)) {
       // the heal could not re-create it: the server has no such subscription to end
@@ -1402,6 +1508,18 @@ export class Session {
   }
 }
 
+/**
+ * Where a healed non-durable resumes when it has received something: the first message it
+ * has not handed out (taken back from the sink) or, if it has handed out all, the last one
+ * it received. It asks for that sequence and checks the server's first delivery against it.
+ */
+interface ResumeAnchor {
+  sequence: bigint;
+  timestamp: bigint;
+  /** Taken back from the sink (rewind), from `sequence` on; the server sends them again. */
+  held: DecodedMsg[];
+}
+
 /** A subscription as the engine sees it; survives a heal (re-created on the server). */
 export class CoreSubscription {
   private natsSub: NatsSubscriptionLike | undefined;
@@ -1409,10 +1527,29 @@ export class CoreSubscription {
   inbox = "";
   /** The server's ack inbox for this subscription. */
   ackInbox = "";
+  /** @internal Its ack inbox belongs to a lost session (set at the loss, cleared once re-created). */
+  stale = false;
   /** Highest sequence delivered so far (0n before the first). */
   lastSequence = 0n;
+  /** The server timestamp of the message at `lastSequence`. */
+  private lastTimestamp = 0n;
   /** When it was first created (ms since the epoch), for a new-only resume. */
   readonly createdAt = Date.now();
+  /** A time start's absolute time (ns since the epoch, this clock): a heal asks for it again. */
+  private readonly startTimeNs: bigint | undefined;
+  /** Set from a non-durable's resume request until the server's first delivery is checked. */
+  private anchor: ResumeAnchor | undefined;
+  /** The server numbers the channel anew (memory store restart): resume from the first message. */
+  private renumbered = false;
+  /** Messages of a store that restarted, handed to the sink again: never taken back. */
+  private readonly foreign = new WeakSet<DecodedMsg>();
+  /** Acks waiting for the new ack inbox (see {@link Session.sendAck}). */
+  private queuedAcks: bigint[] = [];
+  /**
+   * A durable's sequences the application acked while it was being re-created: a redelivery
+   * of one is dropped (and acked again). Bounded; an entry stays true for good (it was acked).
+   */
+  private readonly ackedAway = new Set<bigint>();
   private ended = false;
 
   /** @internal */
@@ -1420,7 +1557,11 @@ export class CoreSubscription {
     private readonly session: Session,
     readonly params: SubscribeParams,
     private readonly sink: SubscriptionSink,
-  ) {}
+  ) {
+    if (params.startPosition === StartPosition.TimeDeltaStart) {
+      this.startTimeNs = BigInt(this.createdAt) * 1_000_000n - (params.startTimeDelta ?? 0n);
+    }
+  }
 
   /** @internal */
   attach(natsSub: NatsSubscriptionLike, inbox: string, ackInbox: string): void {
@@ -1437,6 +1578,12 @@ export class CoreSubscription {
       // connection gone
     }
     this.natsSub = undefined;
+  }
+
+  /** @internal The session was lost: its registration and ack inbox are gone with it. */
+  lost(): void {
+    this.detach();
+    this.stale = true;
   }
 
   /** @internal */
@@ -1456,14 +1603,86 @@ export class CoreSubscription {
       );
       return;
     }
-    if (decoded.sequence > this.lastSequence) this.lastSequence = decoded.sequence;
+    if (this.anchor && !this.checkResume(decoded)) return;
+    if (decoded.redelivered && this.ackedAway.delete(decoded.sequence)) {
+      // acked by the application while the heal re-created it (the ack is on its way)
+      this.ackQuietly(decoded.sequence);
+      return;
+    }
+    if (decoded.sequence > this.lastSequence) {
+      this.lastSequence = decoded.sequence;
+      this.lastTimestamp = decoded.timestamp;
+    }
     this.sink.deliver(decoded);
   }
 
   /**
+   * The first delivery after a non-durable resumed at its anchor. The same sequence with the
+   * same timestamp: the server kept the numbering (file store, or no restart). A lower
+   * sequence, or the same one with another timestamp: the channel is numbered anew (a
+   * memory store restarted), so resume from its first message. A higher one: the anchor was
+   * removed by the channel's limits; what is held before it is not stored any more. Returns
+   * whether `m` is to be delivered.
+   */
+  private checkResume(m: DecodedMsg): boolean {
+    const a = this.anchor as ResumeAnchor;
+    this.anchor = undefined;
+    if (m.sequence === a.sequence && m.timestamp === a.timestamp) {
+      if (a.held.length > 0) return true; // the first one not handed out yet: sent again
+      this.ackQuietly(m.sequence); // handed out before the heal: the consumer has it
+      return false;
+    }
+    if (m.sequence > a.sequence) {
+      for (const h of a.held) if (h.sequence < m.sequence) this.sink.deliver(h);
+      return true;
+    }
+    // Numbered anew. What was held came from the store that restarted: it exists nowhere
+    // else now, so it is handed out (and never taken back again).
+    this.lastSequence = 0n;
+    this.lastTimestamp = 0n;
+    for (const h of a.held) {
+      this.foreign.add(h);
+      this.sink.deliver(h);
+    }
+    if (m.sequence === 1n) return true; // the server starts at its first message anyway
+    this.renumbered = true;
+    void this.session.restartSubscription(this);
+    return false;
+  }
+
+  /** Acks a message the consumer never sees (now, or once the new ack inbox is known). */
+  private ackQuietly(sequence: bigint): void {
+    try {
+      this.session.sendAck(this, sequence, true);
+    } catch {
+      // the session ended: nothing to ack any more
+    }
+  }
+
+  /** @internal Keeps an ack for the new ack inbox (see {@link Session.sendAck}). */
+  queueAck(sequence: bigint, internal: boolean): void {
+    if (internal) {
+      this.queuedAcks.push(sequence);
+    } else if (this.params.durableName) {
+      const cap = this.params.maxInflight * 4;
+      if (this.queuedAcks.length < cap) this.queuedAcks.push(sequence);
+      if (this.ackedAway.size < cap) this.ackedAway.add(sequence);
+    }
+  }
+
+  /** @internal The acks kept for the new ack inbox, once it is known. */
+  takeQueuedAcks(): bigint[] {
+    const acks = this.queuedAcks;
+    this.queuedAcks = [];
+    return acks;
+  }
+
+  /**
    * @internal After a heal: a durable (or durable queue) resumes where the server kept it;
-   * a non-durable continues after the last sequence it received, or, if it received none,
-   * from when it was created (a new-only subscription skips nothing published meanwhile).
+   * a non-durable that received messages resumes at an anchor (see {@link ResumeAnchor} and
+   * `checkResume`); one that received none asks for its original start again, with the
+   * original absolute time for a time start, and from when it was created for a new-only
+   * or last-received start (nothing stored meanwhile is skipped).
    */
   resubscribe(): Promise<void> {
     const request = this.requestResubscribe();
@@ -1479,21 +1698,51 @@ export class CoreSubscription {
   resubscribing: Promise<void> | undefined;
 
   private requestResubscribe(): Promise<void> {
+    return this.session.requestSubscription(this, this.resumeParams());
+  }
+
+  private resumeParams(): SubscribeParams {
     const p = this.params;
-    let params = p;
-    if (!p.durableName) {
-      if (this.lastSequence > 0n) {
-        params = {
-          ...p,
-          startPosition: StartPosition.SequenceStart,
-          startSequence: this.lastSequence + 1n,
-        };
-      } else if (p.startPosition === StartPosition.NewOnly) {
-        const ago = BigInt(Math.max(0, Date.now() - this.createdAt)) * 1_000_000n;
-        params = { ...p, startPosition: StartPosition.TimeDeltaStart, startTimeDelta: ago };
-      }
+    if (p.durableName) return p;
+    // a non-durable's own acks were for the old registration (a queued user ack is never kept)
+    this.queuedAcks = [];
+    let held = this.anchor?.held ?? [];
+    this.anchor = undefined;
+    const taken = this.sink.rewind?.() ?? [];
+    if (taken.length > 0) {
+      const back = taken.filter((m) => this.foreign.has(m));
+      for (const m of back) this.sink.deliver(m);
+      held = held.concat(back.length > 0 ? taken.filter((m) => !this.foreign.has(m)) : taken);
     }
-    return this.session.requestSubscription(this, params);
+    const first = held[0];
+    if (first) {
+      this.anchor = { sequence: first.sequence, timestamp: first.timestamp, held };
+    } else if (this.lastSequence > 0n) {
+      this.anchor = { sequence: this.lastSequence, timestamp: this.lastTimestamp, held };
+    }
+    if (this.anchor) {
+      return {
+        ...p,
+        startPosition: StartPosition.SequenceStart,
+        startSequence: this.anchor.sequence,
+      };
+    }
+    if (this.renumbered) return { ...p, startPosition: StartPosition.First };
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    switch (p.startPosition) {
+      case StartPosition.NewOnly:
+      case StartPosition.LastReceived: {
+        const since = BigInt(this.createdAt) * 1_000_000n;
+        const delta = nowNs > since ? nowNs - since : 0n;
+        return { ...p, startPosition: StartPosition.TimeDeltaStart, startTimeDelta: delta };
+      }
+      case StartPosition.TimeDeltaStart: {
+        const at = this.startTimeNs ?? nowNs;
+        return { ...p, startTimeDelta: nowNs > at ? nowNs - at : 0n };
+      }
+      default:
+        return p; // first, or a sequence
+    }
   }
 
   /** Acknowledges a sequence. Throws when the subscription or connection is closed. */
@@ -1539,6 +1788,25 @@ export class CoreSubscription {
 function isTransientResubscribeError(err: unknown): boolean {
   if (err instanceof StanTimeoutError || err instanceof StanConnectionError) return true;
   return err instanceof StanServerError && err.message === "stan: unknown clientID";
+}
+
+/**
+ * The error of an unsubscribe given up before it was sent (its wait for a heal timed out or
+ * was aborted): for a durable, says that its state stays on the server. Same class and code.
+ */
+function notDeleted(err: unknown, sub: CoreSubscription): unknown {
+  const name = sub.params.durableName;
+  if (!name || !isStanError(err)) return err;
+  const Ctor = err.constructor as new (
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) => StanError;
+  return new Ctor(
+    err.code,
+    `${err.message}; the durable "${name}" was not deleted (it stays on the server: subscribe with that durable name and unsubscribe again)`,
+    { cause: err },
+  );
 }
 
 /** Decodes a reply, turning malformed bytes into a {@link StanProtocolError}. */

@@ -1,0 +1,187 @@
+/**
+ * Where a healed non-durable subscription resumes, per start position and store (issue 15
+ * item 5). The trigger: the streaming server restarts and M1, M2 are published on the new
+ * server *before* the subscriber's session heals; then M3. Nothing published while the
+ * subscriber was away may be skipped, and nothing already delivered is delivered again.
+ */
+import { skipWithoutServerControl } from "@stan-ts/testing";
+import { connect as natsConnect } from "nats";
+import { describe, expect, it } from "vitest";
+import {
+  connect,
+  type Message,
+  type NatsConnectionLike,
+  type StanConnection,
+  type StartAt,
+  type Status,
+  type Subscription,
+} from "../src/index.js";
+import { channel, client, iter, publishN, startServer, take, uniqueId } from "./helpers.js";
+
+type Store = "memory" | "file";
+
+function when(sc: StanConnection, type: Status["type"]): Promise<Status> {
+  return (async () => {
+    for await (const s of sc.status()) if (s.type === type) return s;
+    throw new Error(`connection ended before "${type}"`);
+  })();
+}
+
+/**
+ * A NATS connection whose connect requests to the streaming server (the heal's) wait while
+ * `gate.closed`: the test decides when the heal may register again.
+ */
+async function gatedConnection(url: string, discover: string) {
+  const raw = await natsConnect({ servers: url, maxReconnectAttempts: -1 });
+  let open: () => void = () => {};
+  let opened = Promise.resolve();
+  const gate = {
+    close() {
+      opened = new Promise<void>((r) => {
+        open = r;
+      });
+    },
+    open: () => open(),
+  };
+  const nc: NatsConnectionLike = {
+    get info() {
+      return raw.info;
+    },
+    publish: (subject, payload, opts) => raw.publish(subject, payload, opts),
+    request: async (subject, payload, opts) => {
+      if (subject === discover) await opened;
+      return raw.request(subject, payload, { timeout: opts?.timeout ?? 2000 });
+    },
+    flush: () => raw.flush(),
+    closed: () => raw.closed(),
+    isClosed: () => raw.isClosed(),
+    close: () => raw.close(),
+    subscribe: (subject, opts) => raw.subscribe(subject, opts),
+  };
+  return { nc, gate, raw };
+}
+
+const texts = (ms: Message[]) => ms.map((m) => m.string());
+
+interface Case {
+  name: string;
+  startAt: () => StartAt;
+  /** Published before subscribing (the start position excludes them). */
+  history?: number;
+  /** Published after subscribing and received before the outage. */
+  before: number;
+  /** What arrives after the heal when it is not M-1, M-2, M-3. */
+  after?: Partial<Record<Store, string[]>>;
+}
+
+/** Waits until the clock has moved past the last publish's timestamp (ms granularity of Date). */
+async function clockTick(): Promise<void> {
+  const until = Date.now() + 2;
+  while (Date.now() < until) await new Promise((r) => setImmediate(r));
+}
+
+const cases: Case[] = [
+  // received something before the outage: resumes after the last one received
+  { name: "first, after receiving", startAt: () => "first", before: 2 },
+  { name: "new-only, after receiving", startAt: () => "new-only", before: 2 },
+  { name: "last-received, after receiving", startAt: () => "last-received", before: 2 },
+  { name: "sequence, after receiving", startAt: () => ({ sequence: 1 }), before: 2 },
+  {
+    name: "time, after receiving",
+    startAt: () => ({ time: new Date(Date.now() - 60_000) }),
+    before: 2,
+  },
+  { name: "ago, after receiving", startAt: () => ({ ago: 60_000 }), before: 2 },
+  // received nothing before the outage: the original start is asked for again
+  { name: "first, nothing received", startAt: () => "first", before: 0 },
+  { name: "new-only, nothing received", startAt: () => "new-only", history: 1, before: 0 },
+  { name: "last-received, nothing received", startAt: () => "last-received", before: 0 },
+  { name: "time, nothing received", startAt: () => ({ time: new Date() }), history: 1, before: 0 },
+  { name: "ago, nothing received", startAt: () => ({ ago: 0 }), history: 1, before: 0 },
+  {
+    // Asked for sequence 2 while the channel's last was 1: the server started it at 2. On a
+    // memory store restart that number names the new M-2, so M-1 is skipped (documented).
+    name: "sequence, nothing received",
+    startAt: () => ({ sequence: 2 }),
+    history: 1,
+    before: 0,
+    after: { memory: ["M-2", "M-3"] },
+  },
+];
+
+async function resumeAll(store: Store): Promise<void> {
+  await using server = await startServer(store === "file" ? { store: "file" } : {});
+  const discover = `_STAN.discover.${server.clusterId}`;
+  const gated = await gatedConnection(server.url, discover);
+  try {
+    const sc = await connect({
+      clusterId: server.clusterId,
+      clientId: uniqueId("resume"),
+      nc: gated.nc,
+      pingInterval: 200,
+      pingMaxOut: 2,
+      reconnect: { initialDelay: 50, maxDelay: 250 },
+    });
+    await using pub = await client(server, { reconnect: false });
+    const subs: Array<{ c: Case; ch: string; sub: Subscription; it: AsyncIterator<Message> }> = [];
+    for (const c of cases) {
+      const ch = channel("resume");
+      if (c.history) {
+        await publishN(pub, ch, c.history, "H");
+        await clockTick();
+      }
+      const sub = await sc.subscribe(ch, { startAt: c.startAt(), maxInflight: 64 });
+      const it = iter(sub);
+      await publishN(pub, ch, c.before, "P");
+      expect(texts(await take(it, c.before)), c.name).toEqual(
+        Array.from({ length: c.before }, (_, i) => `P-${i + 1}`),
+      );
+      subs.push({ c, ch, sub, it });
+    }
+    await pub.close();
+
+    gated.gate.close(); // the heal will wait for the test
+    const disconnected = when(sc, "disconnected");
+    await server.stop();
+    await disconnected;
+    await server.restart();
+    // M1 and M2 reach the new server before the subscriber's session heals
+    {
+      await using late = await client(server, { reconnect: false });
+      for (const { ch } of subs) await publishN(late, ch, 2, "M");
+    }
+    const reconnected = when(sc, "reconnected");
+    gated.gate.open();
+    await reconnected;
+    {
+      await using late = await client(server, { reconnect: false });
+      for (const { ch } of subs) await late.publish(ch, "M-3");
+    }
+    for (const { c, it } of subs) {
+      const want = c.after?.[store] ?? ["M-1", "M-2", "M-3"];
+      const got = await take(it, want.length, 10_000).catch((e: Error) => {
+        throw new Error(`${store}/${c.name}: ${e.message}`);
+      });
+      expect(texts(got), `${store}/${c.name}`).toEqual(want);
+    }
+    // nothing more: no message delivered twice
+    for (const { c, sub } of subs) expect(sub.pending, `${store}/${c.name}`).toBe(0);
+    await sc.close();
+  } finally {
+    await gated.raw.close();
+  }
+}
+
+describe("issue 15 item 5: a healed non-durable resumes without skipping (M1, M2 stored before the heal)", () => {
+  it("file store: every start position", { timeout: 60_000 }, async (ctx) => {
+    skipWithoutServerControl(ctx);
+    await resumeAll("file");
+  });
+
+  it("memory store (sequences restart at 1): every start position", {
+    timeout: 60_000,
+  }, async (ctx) => {
+    skipWithoutServerControl(ctx);
+    await resumeAll("memory");
+  });
+});
