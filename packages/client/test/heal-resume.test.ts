@@ -6,7 +6,7 @@
  */
 import { skipWithoutServerControl } from "@stan-ts/testing";
 import { connect as natsConnect } from "nats";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   connect,
   type Message,
@@ -183,5 +183,45 @@ describe("issue 15 item 5: a healed non-durable resumes without skipping (M1, M2
   }, async (ctx) => {
     skipWithoutServerControl(ctx);
     await resumeAll("memory");
+  });
+});
+
+describe("issue 15 item 11: a paused non-durable's buffer stays within maxInflight across heals", () => {
+  it("file store: four heals with a full buffer; then every message once, in order", {
+    timeout: 60_000,
+  }, async (ctx) => {
+    skipWithoutServerControl(ctx);
+    await using server = await startServer({ store: "file" });
+    await using sc = await client(server, {
+      pingInterval: 200,
+      pingMaxOut: 2,
+      reconnect: { initialDelay: 50, maxDelay: 250 },
+    });
+    const ch = channel("window");
+    {
+      await using pub = await client(server, { reconnect: false });
+      await publishN(pub, ch, 100);
+    }
+    const maxInflight = 20;
+    const sub = await sc.subscribe(ch, { startAt: "first", maxInflight });
+    const full = async (what: string) => {
+      await vi.waitFor(() => expect(sub.pending, what).toBe(maxInflight), { timeout: 10_000 });
+      // an absence: whatever the server sends after a fresh window would arrive within this
+      await new Promise((r) => setTimeout(r, 300));
+      expect(sub.pending, what).toBe(maxInflight);
+    };
+    await full("before any heal");
+    for (let heal = 1; heal <= 4; heal++) {
+      const reconnected = when(sc, "reconnected");
+      const disconnected = when(sc, "disconnected");
+      await server.stop();
+      await disconnected;
+      await server.restart();
+      await reconnected;
+      await full(`after heal ${heal}`); // the old code: 40, 60, 80, 100
+    }
+    const got = await take(iter(sub), 100);
+    expect(got.map((m) => m.sequence)).toEqual(Array.from({ length: 100 }, (_, i) => BigInt(i + 1)));
+    expect(got.every((m) => m.string() === `m-${Number(m.sequence)}`)).toBe(true);
   });
 });
