@@ -139,7 +139,11 @@ export type StartAt =
   | { time: Date }
   | { ago: number };
 
-/** Options of `sc.subscribe()`. */
+/**
+ * Options of `sc.subscribe()`. Its `signal` and `timeout` bound the subscribe call (the
+ * request, and a wait for a heal); they do not end the subscription it returns: leave the
+ * loop or call `sub.close()` for that.
+ */
 export interface SubscribeOptions extends CallOptions {
   /** Queue group: each message goes to one member of the group. */
   queue?: string | undefined;

@@ -221,7 +221,69 @@ describe("issue 15 item 11: a paused non-durable's buffer stays within maxInflig
       await full(`after heal ${heal}`); // the old code: 40, 60, 80, 100
     }
     const got = await take(iter(sub), 100);
-    expect(got.map((m) => m.sequence)).toEqual(Array.from({ length: 100 }, (_, i) => BigInt(i + 1)));
+    expect(got.map((m) => m.sequence)).toEqual(
+      Array.from({ length: 100 }, (_, i) => BigInt(i + 1)),
+    );
     expect(got.every((m) => m.string() === `m-${Number(m.sequence)}`)).toBe(true);
+  });
+});
+
+describe("issue 15: acks and state during a heal", () => {
+  it("file store: a durable's message acked during the heal is not handed out again, nor redelivered later", {
+    timeout: 30_000,
+  }, async (ctx) => {
+    skipWithoutServerControl(ctx);
+    await using server = await startServer({ store: "file" });
+    await using sc = await client(server, {
+      pingInterval: 200,
+      pingMaxOut: 2,
+      reconnect: { initialDelay: 50, maxDelay: 250 },
+    });
+    const ch = channel("ackheal");
+    const opts = { durableName: "acker", startAt: "first", manualAcks: true } as const;
+    const sub = await sc.subscribe(ch, opts);
+    const it = iter(sub);
+    await sc.publish(ch, "one");
+    const [one] = await take(it, 1);
+    const disconnected = when(sc, "disconnected");
+    await server.stop();
+    await disconnected;
+    expect(sc.isOpen).toBe(true);
+    expect(sc.isReconnecting).toBe(true);
+    one?.ack(); // during the heal: kept for the new ack inbox
+    expect(one?.acked).toBe(true);
+    const reconnected = when(sc, "reconnected");
+    await server.restart();
+    await reconnected;
+    expect(sc.isReconnecting).toBe(false);
+    await sc.publish(ch, "two");
+    // the server redelivers "one" (unacked when it went down): dropped, the app acked it
+    const [two] = await take(it, 1);
+    expect(two?.string()).toBe("two");
+    expect(two?.redelivered).toBe(false);
+    two?.ack();
+    await sc.publish(ch, "sync"); // a PubAck after the acks: the server has applied them
+    await take(it, 1).then(([m]) => m?.ack());
+    await sc.publish(ch, "sync-2");
+    await sub.close();
+    // the durable resumes: "one" was acked on the server too, so it is not redelivered
+    const again = await sc.subscribe(ch, opts);
+    const [next] = await take(iter(again), 1);
+    expect(next?.string()).toBe("sync-2");
+    await again.close();
+  });
+
+  it("a subscribe's signal bounds the call only: aborting it later leaves the subscription running", async () => {
+    await using server = await startServer();
+    await using sc = await client(server);
+    const ch = channel("signal");
+    const ac = new AbortController();
+    const sub = await sc.subscribe(ch, { signal: ac.signal, timeout: 5000 });
+    ac.abort();
+    await sc.publish(ch, "after-abort");
+    const [m] = await take(iter(sub), 1);
+    expect(m?.string()).toBe("after-abort");
+    expect(sub.isClosed).toBe(false);
+    await sub.close();
   });
 });

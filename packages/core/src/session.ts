@@ -310,6 +310,8 @@ export class Session {
    * subscription, so that subscription calls wait for that (their ack inboxes change).
    */
   private ready = false;
+  /** Counts lost sessions: a reply to a request of an earlier session is of no use now. */
+  private epoch = 0;
   private natsClosedWatch = false;
   private endError: StanConnectionError | undefined;
   private closePromise: Promise<void> | undefined;
@@ -577,6 +579,7 @@ export class Session {
     const error = new StanConnectionError(ErrorCode.ConnectionLost, reason, { cause });
     this.state = "reconnecting";
     this.ready = false;
+    this.epoch++;
     this.flushOut(); // not open: drops the outbox (pending publishes are re-sent after the heal)
     this.stopPings();
     try {
@@ -1280,6 +1283,7 @@ export class Session {
     const sub = new CoreSubscription(this, params, sink);
     for (;;) {
       await this.waitOpen(call, "subscribe", this.opts.pubAckTimeout);
+      const epoch = this.epoch;
       try {
         await this.requestSubscription(sub, params, call);
         break;
@@ -1287,7 +1291,8 @@ export class Session {
         // The session was lost while the request was in flight: whatever the server made of
         // it went with the old session. Ask again once healed, as a call made during the
         // heal would (bounded by the call's signal and timeout at each wait).
-        if (this.state === "reconnecting" && !call?.signal?.aborted) continue;
+        const usable = this.state === "reconnecting" || this.state === "open";
+        if (this.epoch !== epoch && usable && !call?.signal?.aborted) continue;
         throw err;
       }
     }
@@ -1301,6 +1306,7 @@ export class Session {
     params: SubscribeParams,
     call?: CallOptions,
   ): Promise<void> {
+    const epoch = this.epoch;
     const inbox = createInbox();
     const natsSub = this.nc.subscribe(inbox, {
       callback: (_err, msg) => sub.onMessage(msg, natsSub),
@@ -1353,7 +1359,14 @@ export class Session {
       natsSub.unsubscribe();
       throw new StanServerError(ErrorCode.ServerError, resp.error);
     }
-    const lost = this.checkOpen();
+    const lost =
+      this.checkOpen() ??
+      (this.epoch === epoch
+        ? undefined
+        : new StanConnectionError(
+            ErrorCode.ConnectionLost,
+            "stan: the session was lost while subscribing (its registration went with it)",
+          ));
     if (lost) {
       natsSub.unsubscribe();
       throw lost;

@@ -1,0 +1,223 @@
+/**
+ * Issue 15, remaining client items: acks, isOpen and unsubscribe during a heal, a subscribe
+ * reply racing a heal, a max_payload that changes under the session. Engine against the fake.
+ */
+import {
+  decode,
+  encode,
+  MsgProtoSchema,
+  StartPosition,
+  SubscriptionResponseSchema,
+  UnsubscribeRequestSchema,
+} from "@stan-ts/proto";
+import { describe, expect, it, vi } from "vitest";
+import {
+  type DecodedMsg,
+  ErrorCode,
+  StanArgumentError,
+  StanTimeoutError,
+  type SubscribeParams,
+} from "../src/index.js";
+import type { FakeNats } from "./fake-nats.js";
+import { data, nextEvent, setup } from "./session-fixtures.js";
+
+/** A subscription responder whose answers can be held; records acks and end requests. */
+export function subServer(nc: FakeNats) {
+  const state = {
+    requests: [] as Array<{ startPosition: number; startSequence: bigint }>,
+    hold: false,
+    held: [] as Array<() => void>,
+    ended: [] as Array<{ kind: string; inbox: string }>,
+    acks: [] as Array<{ inbox: string }>,
+  };
+  nc.subscribe("_STAN.sub.test-cluster", {
+    callback: (_e, m) => {
+      const n = state.requests.length + 1;
+      state.requests.push({ startPosition: 0, startSequence: 0n });
+      const ackInbox = `_ACK.${n}`;
+      nc.subscribe(ackInbox, { callback: () => state.acks.push({ inbox: ackInbox }) });
+      const answer = () => {
+        if (m.reply) nc.publish(m.reply, encode(SubscriptionResponseSchema, { ackInbox }));
+      };
+      if (state.hold) state.held.push(answer);
+      else answer();
+    },
+  });
+  for (const kind of ["unsub", "subclose"]) {
+    nc.subscribe(`_STAN.${kind}.test-cluster`, {
+      callback: (_e, m) => {
+        state.ended.push({ kind, inbox: decode(UnsubscribeRequestSchema, m.data).inbox });
+        if (m.reply) nc.publish(m.reply, encode(SubscriptionResponseSchema, {}));
+      },
+    });
+  }
+  return state;
+}
+
+const healing = {
+  pingInterval: 50,
+  pingMaxOut: 2,
+  reconnect: { initialDelay: 10, maxDelay: 20 },
+};
+const durable: SubscribeParams = {
+  subject: "a",
+  durableName: "d",
+  maxInflight: 8,
+  ackWaitSecs: 30,
+  startPosition: StartPosition.First,
+};
+
+function sink() {
+  const got: DecodedMsg[] = [];
+  return { got, deliver: (m: DecodedMsg) => got.push(m), end: () => {} };
+}
+
+function deliver(nc: FakeNats, inbox: string, sequence: bigint, redelivered = false) {
+  nc.publish(
+    inbox,
+    encode(MsgProtoSchema, {
+      sequence,
+      subject: "a",
+      data,
+      timestamp: 1000n + sequence,
+      redelivered,
+    }),
+  );
+}
+
+describe("Session during a heal (issue 15)", () => {
+  it("a durable's ack during a heal goes to the new ack inbox; the server's redelivered copy is dropped", async () => {
+    const { nc, server, session } = await setup(healing);
+    const subs = subServer(nc);
+    const s = sink();
+    const sub = await session.subscribe(durable, s);
+    deliver(nc, sub.inbox, 1n);
+    await vi.waitFor(() => expect(s.got).toHaveLength(1));
+    const paused = server.pauseDiscovery();
+    server.stopPings();
+    await nextEvent(session, "reconnecting");
+    expect(() => sub.ack(1n)).not.toThrow(); // kept, not dropped
+    server.answerPings();
+    const reconnected = nextEvent(session, "reconnected");
+    paused.resume();
+    await reconnected;
+    await vi.waitFor(() => expect(subs.acks).toEqual([{ inbox: "_ACK.2" }]));
+    // the server had redelivered #1 before the ack reached it: the consumer acked it already
+    deliver(nc, sub.inbox, 1n, true);
+    deliver(nc, sub.inbox, 2n);
+    await vi.waitFor(() => expect(s.got.map((m) => m.sequence)).toEqual([1n, 2n]));
+    await vi.waitFor(() => expect(subs.acks).toHaveLength(2)); // the copy acked again
+    await session.close();
+  });
+
+  it("a non-durable's ack during a heal is dropped: its old registration is gone, nothing is redelivered", async () => {
+    const { nc, server, session } = await setup(healing);
+    const subs = subServer(nc);
+    const s = sink();
+    const sub = await session.subscribe({ ...durable, durableName: undefined }, s);
+    deliver(nc, sub.inbox, 1n);
+    await vi.waitFor(() => expect(s.got).toHaveLength(1));
+    const paused = server.pauseDiscovery();
+    server.stopPings();
+    await nextEvent(session, "reconnecting");
+    expect(() => sub.ack(1n)).not.toThrow();
+    server.answerPings();
+    const reconnected = nextEvent(session, "reconnected");
+    paused.resume();
+    await reconnected;
+    // it resumes at #1 (the last received) and checks the server's first delivery: the same
+    // message, so it is acked quietly, not handed out again
+    deliver(nc, sub.inbox, 1n);
+    deliver(nc, sub.inbox, 2n);
+    await vi.waitFor(() => expect(s.got.map((m) => m.sequence)).toEqual([1n, 2n]));
+    await vi.waitFor(() => expect(subs.acks).toEqual([{ inbox: "_ACK.2" }]));
+    await session.close();
+  });
+
+  it("isOpen stays true while healing (isReconnecting true), false once closed", async () => {
+    const { server, session } = await setup(healing);
+    expect(session.isOpen).toBe(true);
+    const paused = server.pauseDiscovery();
+    server.stopPings();
+    await nextEvent(session, "reconnecting");
+    expect(session.isOpen).toBe(true); // calls are accepted and wait for the heal
+    expect(session.isReconnecting).toBe(true);
+    server.answerPings();
+    const reconnected = nextEvent(session, "reconnected");
+    paused.resume();
+    await reconnected;
+    expect([session.isOpen, session.isReconnecting]).toEqual([true, false]);
+    await session.close();
+    expect([session.isOpen, session.isReconnecting]).toEqual([false, false]);
+  });
+
+  it("an unsubscribe whose wait for a heal times out deregisters: the heal does not re-create the durable", async () => {
+    const { nc, server, session } = await setup(healing);
+    const subs = subServer(nc);
+    const sub = await session.subscribe(durable, sink());
+    const paused = server.pauseDiscovery();
+    server.stopPings();
+    await nextEvent(session, "reconnecting");
+    const err = await sub.end(true, { timeout: 30 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StanTimeoutError);
+    expect((err as StanTimeoutError).code).toBe(ErrorCode.Timeout);
+    server.answerPings();
+    const reconnected = nextEvent(session, "reconnected");
+    paused.resume();
+    await reconnected;
+    expect(subs.requests).toHaveLength(1); // the original one only
+    expect(subs.ended).toEqual([]);
+    expect((err as Error).message).toMatch(/durable "d" was not deleted/);
+    await session.close();
+  });
+
+  it("a subscribe whose reply arrives while the session heals asks again once healed", async () => {
+    const { nc, server, session } = await setup(healing);
+    const subs = subServer(nc);
+    subs.hold = true;
+    const subscribing = session.subscribe(durable, sink());
+    await vi.waitFor(() => expect(subs.held).toHaveLength(1));
+    subs.hold = false;
+    const paused = server.pauseDiscovery();
+    server.stopPings();
+    await nextEvent(session, "reconnecting");
+    (subs.held.shift() as () => void)(); // the old session's reply, during the heal
+    server.answerPings();
+    paused.resume();
+    const sub = await subscribing;
+    expect(subs.requests).toHaveLength(2);
+    expect(sub.ackInbox).toBe("_ACK.2"); // the healed session's registration
+    await session.close();
+  });
+
+  it("a subscribe whose old-session reply arrives after the heal completed asks again", async () => {
+    const { nc, server, session } = await setup(healing);
+    const subs = subServer(nc);
+    subs.hold = true;
+    const subscribing = session.subscribe(durable, sink());
+    await vi.waitFor(() => expect(subs.held).toHaveLength(1));
+    subs.hold = false;
+    server.stopPings();
+    await nextEvent(session, "disconnected");
+    server.answerPings();
+    await nextEvent(session, "reconnected");
+    (subs.held.shift() as () => void)(); // late: the server dropped that registration at the heal
+    const sub = await subscribing;
+    expect(subs.requests).toHaveLength(2);
+    expect(sub.ackInbox).toBe("_ACK.2");
+    await session.close();
+  });
+
+  it("max_payload is read at each publish: a NATS reconnect to a server with a smaller one is honoured", async () => {
+    const { nc, session } = await setup();
+    await expect(session.publish("a", new Uint8Array(2000))).resolves.toMatch(/./);
+    (nc.info as { max_payload: number }).max_payload = 1000; // as nats.js's info after a reconnect
+    const err = await session.publish("a", new Uint8Array(2000)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StanArgumentError);
+    expect((err as StanArgumentError).code).toBe(ErrorCode.MaxPayloadExceeded);
+    await expect(session.sendBatch("a", [new Uint8Array(2000)])).rejects.toBeInstanceOf(
+      StanArgumentError,
+    );
+    await session.close();
+  });
+});
