@@ -130,6 +130,17 @@ function resolveReconnect(r: ReconnectOptions | false | undefined): ReconnectOpt
  * - `{ sequence }`: from that sequence (below the first stored: the first; above the last: new only)
  * - `{ time }`: from the first message stored at or after that time (not in the future)
  * - `{ ago }`: from the first message stored in the last `ago` milliseconds
+ *
+ * After a heal (see `reconnect`), a durable resumes where the server kept it. A non-durable
+ * that has received messages resumes at the first one it has not handed out yet (or the
+ * last one received, which is then not handed out twice), and checks the server's first
+ * delivery: when the server numbers the channel anew (a memory store restarted), it starts
+ * again from that channel's first message. One that has received nothing asks for its
+ * start again: `"first"` and `{ sequence }` as given, `{ time }` and `{ ago }` at the same
+ * absolute time as the first time (not a new delta), `"new-only"` and `"last-received"`
+ * from when the subscription was made, so nothing stored while it was away is skipped.
+ * Limit: a `{ sequence }` start that has received nothing names a sequence of the old
+ * numbering after a memory store restart; messages below it are not delivered.
  */
 export type StartAt =
   | "new-only"
