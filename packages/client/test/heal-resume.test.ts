@@ -228,6 +228,38 @@ describe("issue 15 item 11: a paused non-durable's buffer stays within maxInflig
   });
 });
 
+describe("issue 15 item 11, memory store: what the buffer held survives a restart", () => {
+  it("held messages are handed out though the restarted server has none, then new ones", {
+    timeout: 30_000,
+  }, async (ctx) => {
+    skipWithoutServerControl(ctx);
+    await using server = await startServer();
+    await using sc = await client(server, {
+      connectTimeout: 500,
+      pingInterval: 200,
+      pingMaxOut: 2,
+      reconnect: { initialDelay: 50, maxDelay: 250 },
+    });
+    const ch = channel("held");
+    {
+      await using pub = await client(server, { reconnect: false });
+      await publishN(pub, ch, 30);
+    }
+    const sub = await sc.subscribe(ch, { startAt: "first", maxInflight: 10 });
+    await vi.waitFor(() => expect(sub.pending).toBe(10));
+    const reconnected = when(sc, "reconnected");
+    await server.restart(); // forgets the channel: messages 11..30 are gone with it
+    await reconnected;
+    const it = iter(sub);
+    const got = await take(it, 10);
+    expect(texts(got)).toEqual(Array.from({ length: 10 }, (_, i) => `m-${i + 1}`));
+    await sc.publish(ch, "new");
+    const [fresh] = await take(it, 1);
+    expect([fresh?.string(), fresh?.sequence]).toEqual(["new", 1n]);
+    expect(sub.pending).toBe(0);
+  });
+});
+
 describe("issue 15: acks and state during a heal", () => {
   it("file store: a durable's message acked during the heal is not handed out again, nor redelivered later", {
     timeout: 30_000,

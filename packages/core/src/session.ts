@@ -1373,6 +1373,7 @@ export class Session {
     }
     sub.ackInbox = resp.ackInbox;
     sub.stale = false;
+    sub.resumed(this.opts.connectTimeout);
     // acks asked for while it was being re-created go to its new ack inbox now
     for (const seq of sub.takeQueuedAcks()) {
       this.enqueue(sub.ackInbox, encodeAck(params.subject, seq), undefined, "");
@@ -1554,8 +1555,11 @@ export class CoreSubscription {
   private anchor: ResumeAnchor | undefined;
   /** The server numbers the channel anew (memory store restart): resume from the first message. */
   private renumbered = false;
-  /** Messages of a store that restarted, handed to the sink again: never taken back. */
+  /** Messages handed to the sink again after a resume (see `resumed`): never taken back. */
   private readonly foreign = new WeakSet<DecodedMsg>();
+  /** Handed out already (from the held ones): the server's copies up to here are dropped. */
+  private skipThrough = 0n;
+  private heldTimer: ReturnType<typeof setTimeout> | undefined;
   /** Acks waiting for the new ack inbox (see {@link Session.sendAck}). */
   private queuedAcks: bigint[] = [];
   /**
@@ -1597,6 +1601,30 @@ export class CoreSubscription {
   lost(): void {
     this.detach();
     this.stale = true;
+    clearTimeout(this.heldTimer);
+  }
+
+  /**
+   * @internal The resume request was answered. A stored anchor is sent at once; if nothing
+   * comes within `ms` (a restarted memory store holds no such message, and nothing new was
+   * published), the held messages are handed out now rather than wait for the next publish,
+   * and copies of them the server may still send are dropped.
+   */
+  resumed(ms: number): void {
+    const a = this.anchor;
+    if (!a || a.held.length === 0) return;
+    clearTimeout(this.heldTimer);
+    this.heldTimer = setTimeout(() => {
+      if (this.anchor !== a || this.ended || a.held.length === 0) return;
+      const held = a.held;
+      a.held = [];
+      for (const h of held) {
+        if (h.sequence > this.skipThrough) this.skipThrough = h.sequence;
+        this.foreign.add(h);
+        this.sink.deliver(h);
+      }
+    }, ms);
+    (this.heldTimer as { unref?: () => void }).unref?.();
   }
 
   /** @internal */
@@ -1617,6 +1645,13 @@ export class CoreSubscription {
       return;
     }
     if (this.anchor && !this.checkResume(decoded)) return;
+    if (this.skipThrough > 0n) {
+      if (decoded.sequence <= this.skipThrough) {
+        this.ackQuietly(decoded.sequence); // a copy of one handed out when the anchor was late
+        return;
+      }
+      this.skipThrough = 0n;
+    }
     if (decoded.redelivered && this.ackedAway.delete(decoded.sequence)) {
       // acked by the application while the heal re-created it (the ack is on its way)
       this.ackQuietly(decoded.sequence);
@@ -1651,6 +1686,7 @@ export class CoreSubscription {
     }
     // Numbered anew. What was held came from the store that restarted: it exists nowhere
     // else now, so it is handed out (and never taken back again).
+    this.skipThrough = 0n;
     this.lastSequence = 0n;
     this.lastTimestamp = 0n;
     for (const h of a.held) {
@@ -1777,6 +1813,7 @@ export class CoreSubscription {
       throw new StanSubscriptionError(ErrorCode.InvalidSubscription, Messages.invalidSubscription);
     }
     this.ended = true;
+    clearTimeout(this.heldTimer);
     try {
       await this.session.endSubscription(this, unsubscribe, call);
     } finally {
@@ -1788,6 +1825,7 @@ export class CoreSubscription {
   terminate(error: StanError | undefined): void {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.heldTimer);
     this.detach();
     this.sink.end(error);
   }
