@@ -1729,7 +1729,8 @@ export class CoreSubscription {
   /**
    * @internal After a heal: a durable (or durable queue) resumes where the server kept it;
    * a non-durable that received messages resumes at an anchor (see {@link ResumeAnchor} and
-   * `checkResume`); one that received none asks for its original start again, with the
+   * `checkResume`), a non-durable queue member after the last one it received; one that
+   * received none asks for its original start again, with the
    * original absolute time for a time start, and from when it was created for a new-only
    * or last-received start (nothing stored meanwhile is skipped).
    */
@@ -1755,6 +1756,16 @@ export class CoreSubscription {
     if (p.durableName) return p;
     // a non-durable's own acks were for the old registration (a queued user ack is never kept)
     this.queuedAcks = [];
+    if (p.queue && this.lastSequence > 0n) {
+      // A member of a non-durable group: when other members remain, the group keeps its own
+      // position and hands this member what it pleases (redeliveries of another's included),
+      // so there is nothing to check; when none remain, the group starts anew after `last`.
+      return {
+        ...p,
+        startPosition: StartPosition.SequenceStart,
+        startSequence: this.lastSequence + 1n,
+      };
+    }
     let held = this.anchor?.held ?? [];
     this.anchor = undefined;
     const taken = this.sink.rewind?.() ?? [];
