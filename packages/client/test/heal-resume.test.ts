@@ -20,6 +20,13 @@ import { channel, client, iter, publishN, startServer, take, uniqueId } from "./
 
 type Store = "memory" | "file";
 
+/** Pings that notice a loss within half a second, and quick heal attempts. */
+const fastHeal = {
+  pingInterval: 200,
+  pingMaxOut: 2,
+  reconnect: { initialDelay: 50, maxDelay: 250 },
+} as const;
+
 function when(sc: StanConnection, type: Status["type"]): Promise<Status> {
   return (async () => {
     for await (const s of sc.status()) if (s.type === type) return s;
@@ -118,9 +125,7 @@ async function resumeAll(store: Store): Promise<void> {
       clusterId: server.clusterId,
       clientId: uniqueId("resume"),
       nc: gated.nc,
-      pingInterval: 200,
-      pingMaxOut: 2,
-      reconnect: { initialDelay: 50, maxDelay: 250 },
+      ...fastHeal,
     });
     await using pub = await client(server, { reconnect: false });
     const subs: Array<{ c: Case; ch: string; sub: Subscription; it: AsyncIterator<Message> }> = [];
@@ -192,11 +197,7 @@ describe("issue 15 item 11: a paused non-durable's buffer stays within maxInflig
   }, async (ctx) => {
     skipWithoutServerControl(ctx);
     await using server = await startServer({ store: "file" });
-    await using sc = await client(server, {
-      pingInterval: 200,
-      pingMaxOut: 2,
-      reconnect: { initialDelay: 50, maxDelay: 250 },
-    });
+    await using sc = await client(server, fastHeal);
     const ch = channel("window");
     {
       await using pub = await client(server, { reconnect: false });
@@ -234,12 +235,7 @@ describe("issue 15 item 11, memory store: what the buffer held survives a restar
   }, async (ctx) => {
     skipWithoutServerControl(ctx);
     await using server = await startServer();
-    await using sc = await client(server, {
-      connectTimeout: 500,
-      pingInterval: 200,
-      pingMaxOut: 2,
-      reconnect: { initialDelay: 50, maxDelay: 250 },
-    });
+    await using sc = await client(server, { ...fastHeal, connectTimeout: 500 });
     const ch = channel("held");
     {
       await using pub = await client(server, { reconnect: false });
@@ -266,11 +262,7 @@ describe("issue 15: acks and state during a heal", () => {
   }, async (ctx) => {
     skipWithoutServerControl(ctx);
     await using server = await startServer({ store: "file" });
-    await using sc = await client(server, {
-      pingInterval: 200,
-      pingMaxOut: 2,
-      reconnect: { initialDelay: 50, maxDelay: 250 },
-    });
+    await using sc = await client(server, fastHeal);
     const ch = channel("ackheal");
     const opts = { durableName: "acker", startAt: "first", manualAcks: true } as const;
     const sub = await sc.subscribe(ch, opts);

@@ -2,14 +2,7 @@
  * Issue 15, remaining client items: acks, isOpen and unsubscribe during a heal, a subscribe
  * reply racing a heal, a max_payload that changes under the session. Engine against the fake.
  */
-import {
-  decode,
-  encode,
-  MsgProtoSchema,
-  StartPosition,
-  SubscriptionResponseSchema,
-  UnsubscribeRequestSchema,
-} from "@stan-ts/proto";
+import { encode, MsgProtoSchema, StartPosition } from "@stan-ts/proto";
 import { describe, expect, it, vi } from "vitest";
 import {
   type DecodedMsg,
@@ -19,46 +12,8 @@ import {
   type SubscribeParams,
 } from "../src/index.js";
 import type { FakeNats } from "./fake-nats.js";
-import { data, nextEvent, setup } from "./session-fixtures.js";
+import { data, healing, loseAndHold, nextEvent, setup, subServer } from "./session-fixtures.js";
 
-/** A subscription responder whose answers can be held; records acks and end requests. */
-export function subServer(nc: FakeNats) {
-  const state = {
-    requests: [] as Array<{ startPosition: number; startSequence: bigint }>,
-    hold: false,
-    held: [] as Array<() => void>,
-    ended: [] as Array<{ kind: string; inbox: string }>,
-    acks: [] as Array<{ inbox: string }>,
-  };
-  nc.subscribe("_STAN.sub.test-cluster", {
-    callback: (_e, m) => {
-      const n = state.requests.length + 1;
-      state.requests.push({ startPosition: 0, startSequence: 0n });
-      const ackInbox = `_ACK.${n}`;
-      nc.subscribe(ackInbox, { callback: () => state.acks.push({ inbox: ackInbox }) });
-      const answer = () => {
-        if (m.reply) nc.publish(m.reply, encode(SubscriptionResponseSchema, { ackInbox }));
-      };
-      if (state.hold) state.held.push(answer);
-      else answer();
-    },
-  });
-  for (const kind of ["unsub", "subclose"]) {
-    nc.subscribe(`_STAN.${kind}.test-cluster`, {
-      callback: (_e, m) => {
-        state.ended.push({ kind, inbox: decode(UnsubscribeRequestSchema, m.data).inbox });
-        if (m.reply) nc.publish(m.reply, encode(SubscriptionResponseSchema, {}));
-      },
-    });
-  }
-  return state;
-}
-
-const healing = {
-  pingInterval: 50,
-  pingMaxOut: 2,
-  reconnect: { initialDelay: 10, maxDelay: 20 },
-};
 const durable: SubscribeParams = {
   subject: "a",
   durableName: "d",
@@ -93,14 +48,9 @@ describe("Session during a heal (issue 15)", () => {
     const sub = await session.subscribe(durable, s);
     deliver(nc, sub.inbox, 1n);
     await vi.waitFor(() => expect(s.got).toHaveLength(1));
-    const paused = server.pauseDiscovery();
-    server.stopPings();
-    await nextEvent(session, "reconnecting");
+    const heal = await loseAndHold(server, session);
     expect(() => sub.ack(1n)).not.toThrow(); // kept, not dropped
-    server.answerPings();
-    const reconnected = nextEvent(session, "reconnected");
-    paused.resume();
-    await reconnected;
+    await heal();
     await vi.waitFor(() => expect(subs.acks).toEqual([{ inbox: "_ACK.2" }]));
     // the server had redelivered #1 before the ack reached it: the consumer acked it already
     deliver(nc, sub.inbox, 1n, true);
@@ -117,14 +67,9 @@ describe("Session during a heal (issue 15)", () => {
     const sub = await session.subscribe({ ...durable, durableName: undefined }, s);
     deliver(nc, sub.inbox, 1n);
     await vi.waitFor(() => expect(s.got).toHaveLength(1));
-    const paused = server.pauseDiscovery();
-    server.stopPings();
-    await nextEvent(session, "reconnecting");
+    const heal = await loseAndHold(server, session);
     expect(() => sub.ack(1n)).not.toThrow();
-    server.answerPings();
-    const reconnected = nextEvent(session, "reconnected");
-    paused.resume();
-    await reconnected;
+    await heal();
     // it resumes at #1 (the last received) and checks the server's first delivery: the same
     // message, so it is acked quietly, not handed out again
     deliver(nc, sub.inbox, 1n);
@@ -137,15 +82,10 @@ describe("Session during a heal (issue 15)", () => {
   it("isOpen stays true while healing (isReconnecting true), false once closed", async () => {
     const { server, session } = await setup(healing);
     expect(session.isOpen).toBe(true);
-    const paused = server.pauseDiscovery();
-    server.stopPings();
-    await nextEvent(session, "reconnecting");
+    const heal = await loseAndHold(server, session);
     expect(session.isOpen).toBe(true); // calls are accepted and wait for the heal
     expect(session.isReconnecting).toBe(true);
-    server.answerPings();
-    const reconnected = nextEvent(session, "reconnected");
-    paused.resume();
-    await reconnected;
+    await heal();
     expect([session.isOpen, session.isReconnecting]).toEqual([true, false]);
     await session.close();
     expect([session.isOpen, session.isReconnecting]).toEqual([false, false]);
@@ -155,17 +95,12 @@ describe("Session during a heal (issue 15)", () => {
     const { nc, server, session } = await setup(healing);
     const subs = subServer(nc);
     const sub = await session.subscribe(durable, sink());
-    const paused = server.pauseDiscovery();
-    server.stopPings();
-    await nextEvent(session, "reconnecting");
+    const heal = await loseAndHold(server, session);
     const err = await sub.end(true, { timeout: 30 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StanTimeoutError);
     expect((err as StanTimeoutError).code).toBe(ErrorCode.Timeout);
-    server.answerPings();
-    const reconnected = nextEvent(session, "reconnected");
-    paused.resume();
-    await reconnected;
-    expect(subs.requests).toHaveLength(1); // the original one only
+    await heal();
+    expect(subs.requests).toBe(1); // the original one only
     expect(subs.ended).toEqual([]);
     expect((err as Error).message).toMatch(/durable "d" was not deleted/);
     await session.close();
@@ -178,14 +113,12 @@ describe("Session during a heal (issue 15)", () => {
     const subscribing = session.subscribe(durable, sink());
     await vi.waitFor(() => expect(subs.held).toHaveLength(1));
     subs.hold = false;
-    const paused = server.pauseDiscovery();
-    server.stopPings();
-    await nextEvent(session, "reconnecting");
+    const heal = await loseAndHold(server, session);
     (subs.held.shift() as () => void)(); // the old session's reply, during the heal
-    server.answerPings();
-    paused.resume();
+    const healed = heal();
     const sub = await subscribing;
-    expect(subs.requests).toHaveLength(2);
+    await healed;
+    expect(subs.requests).toBe(2);
     expect(sub.ackInbox).toBe("_ACK.2"); // the healed session's registration
     await session.close();
   });
@@ -203,7 +136,7 @@ describe("Session during a heal (issue 15)", () => {
     await nextEvent(session, "reconnected");
     (subs.held.shift() as () => void)(); // late: the server dropped that registration at the heal
     const sub = await subscribing;
-    expect(subs.requests).toHaveLength(2);
+    expect(subs.requests).toBe(2);
     expect(sub.ackInbox).toBe("_ACK.2");
     await session.close();
   });
