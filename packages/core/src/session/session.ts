@@ -36,7 +36,9 @@ import {
   type NatsSubscriptionLike,
 } from "../transport.js";
 import { validateSubject, validateTimeout } from "../validate.js";
+import { AckSweep } from "./ack-sweep.js";
 import { watchers, watchNatsClosed } from "./nats-watch.js";
+import { Outbox } from "./outbox.js";
 import { finish, type PendingPub, PublishBatch } from "./publish-batch.js";
 import {
   decodeConnectResponse,
@@ -73,26 +75,8 @@ const EMPTY = new Uint8Array(0);
 /** A guid's length, to size a message before its guid is drawn. */
 const GUID_PROBE = "x".repeat(GUID_LEN);
 
-/**
- * Runs `fn` once the I/O callbacks of this turn of the event loop are done (setImmediate where
- * the runtime has it). Deferring a burst of publishes this far lets the NATS client write them
- * to the socket in one go instead of one write per message.
- */
-const defer: (fn: () => void) => void =
-  typeof globalThis.setImmediate === "function"
-    ? (fn) => {
-        globalThis.setImmediate(fn);
-      }
-    : (fn) => {
-        setTimeout(fn, 0);
-      };
-
 /** Subscription requests in flight at once while a healed session re-creates its subscriptions. */
 const RESUBSCRIBE_CONCURRENCY = 16;
-
-/** The outbox is handed to NATS at once when it holds this many messages or bytes. */
-const OUTBOX_MAX_MSGS = 512;
-const OUTBOX_MAX_BYTES = 64 * 1024;
 
 /**
  * One NATS Streaming session over a NATS connection: the connect handshake, heartbeats,
@@ -120,9 +104,8 @@ export class Session {
   private readonly roomWaiters: Array<() => void> = [];
   /** Slots promised to woken waiters that have not sent yet. */
   private reserved = 0;
-  private sweepTimer: ReturnType<typeof setInterval> | undefined;
-  private sweepEvery = 0;
-  private customDeadlines = 0;
+  /** Expires publishes whose PubAck is late. */
+  private readonly sweep: AckSweep;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pingsMissed = 0;
   private pingBytes: Uint8Array = new Uint8Array(0);
@@ -142,22 +125,8 @@ export class Session {
   private endError: StanConnectionError | undefined;
   private closePromise: Promise<void> | undefined;
   private malformed = 0;
-  // The outbox: publishes and acks waiting to be handed to NATS together (parallel arrays,
-  // reused, so queueing allocates nothing). See enqueue().
-  private outSubjects: string[] = [];
-  private outData: Uint8Array[] = [];
-  /** `pubOpts` for a publish (its guid is in outGuids), undefined for an ack. */
-  private outOpts: Array<{ reply: string } | undefined> = [];
-  private outGuids: string[] = [];
-  private outCount = 0;
-  private outBytes = 0;
-  private outScheduled = false;
-  /** Writes the outbox as one pre-framed command when `nc` is a nats.js connection (frames.ts). */
-  private readonly frames: FrameWriter | undefined;
-  private readonly flushOutbox = (): void => {
-    this.outScheduled = false;
-    this.flushOut();
-  };
+  /** Publishes and acks waiting to be handed to NATS together. */
+  private readonly outbox: Outbox;
 
   private constructor(nc: NatsConnectionLike, opts: SessionOptions) {
     this.nc = nc;
@@ -169,7 +138,26 @@ export class Session {
     this.pubOpts = { reply: this.ackInbox };
     this.clientIdField = encodeConstField(1, opts.clientId);
     this.connIdField = encodeConstField(6, this.connId);
-    this.frames = opts.framedWrites === false ? undefined : FrameWriter.for(nc);
+    const frames = opts.framedWrites === false ? undefined : FrameWriter.for(nc);
+    this.outbox = new Outbox(
+      nc,
+      frames,
+      () => this.state === "open",
+      (guid, err) =>
+        this.settle(
+          guid,
+          new StanConnectionError(
+            ErrorCode.ConnectionLost,
+            `stan: publish failed: ${String(err)}`,
+            {
+              cause: err,
+            },
+          ),
+        ),
+    );
+    this.sweep = new AckSweep(this.pending, (p) =>
+      this.settle(p.guid, new StanTimeoutError(ErrorCode.PubAckTimeout, Messages.pubAckTimeout)),
+    );
   }
 
   /** Opens a session: registers with the streaming server and starts pings. */
@@ -406,7 +394,7 @@ export class Session {
     this.state = "reconnecting";
     this.ready = false;
     this.epoch++;
-    this.flushOut(); // not open: drops the outbox (pending publishes are re-sent after the heal)
+    this.outbox.flush(); // not open: drops the outbox (pending publishes are re-sent after the heal)
     this.stopPings();
     try {
       this.hbSub?.unsubscribe();
@@ -425,7 +413,7 @@ export class Session {
   fail(reason: string, cause?: unknown): void {
     if (this.state === "closing" || this.state === "closed" || this.state === "lost") return;
     this.state = "lost";
-    this.flushOut(); // not open: drops the outbox
+    this.outbox.flush(); // not open: drops the outbox
     const error = new StanConnectionError(ErrorCode.ConnectionLost, reason, { cause });
     this.endError = error;
     this.shutdown(error);
@@ -635,7 +623,7 @@ export class Session {
 
   private shutdown(error: StanConnectionError): void {
     this.stopPings();
-    this.stopSweep();
+    this.sweep.stop();
     const all = [...this.pending];
     this.pending.clear();
     for (const p of all) finish(p, error);
@@ -851,26 +839,26 @@ export class Session {
     custom: boolean,
   ): void {
     this.pending.add(entry);
-    if (custom) this.customDeadlines++;
-    this.startSweep(timeout);
+    if (custom) this.sweep.customDeadlines++;
+    this.sweep.start(timeout);
     // While healing, it waits in `pending` and is sent once the session is back. A publish
     // alone goes out at once (lowest latency); one among others in flight joins the outbox.
     if (this.state === "open") {
-      if (this.outCount === 0 && this.pending.size === 1) {
+      if (this.outbox.size === 0 && this.pending.size === 1) {
         try {
           this.nc.publish(full, bytes, this.pubOpts);
         } catch (err) {
           // The NATS connection refused it (closing, or closed under a borrowed connection):
           // nothing was sent, so take the entry back rather than leave it to reject unheard.
           this.pending.remove(entry);
-          if (custom) this.customDeadlines--;
+          if (custom) this.sweep.customDeadlines--;
           throw new StanConnectionError(
             ErrorCode.ConnectionClosed,
             `stan: publish failed, the NATS connection refused it: ${(err as Error).message}`,
             { cause: err },
           );
         }
-      } else this.enqueue(full, bytes, this.pubOpts, entry.guid);
+      } else this.outbox.enqueue(full, bytes, this.pubOpts, entry.guid);
     }
   }
 
@@ -953,78 +941,10 @@ export class Session {
     return outcome;
   }
 
-  /**
-   * Queues a message for NATS. The outbox is handed over when it is full, before any request
-   * (so order is kept), or once this turn's I/O callbacks are done: a pipelined burst of
-   * publishes or acks then costs one socket write, not one per message.
-   */
-  private enqueue(
-    subject: string,
-    data: Uint8Array,
-    opts: { reply: string } | undefined,
-    guid: string,
-  ): void {
-    const i = this.outCount++;
-    this.outSubjects[i] = subject;
-    this.outData[i] = data;
-    this.outOpts[i] = opts;
-    this.outGuids[i] = guid;
-    this.outBytes += data.length;
-    if (this.outCount >= OUTBOX_MAX_MSGS || this.outBytes >= OUTBOX_MAX_BYTES) this.flushOut();
-    else if (!this.outScheduled) {
-      this.outScheduled = true;
-      defer(this.flushOutbox);
-    }
-  }
-
   /** Hands the outbox to NATS first, so a request never overtakes queued publishes or acks. */
   private flushThen<T>(fn: () => T): T {
-    this.flushOut();
+    this.outbox.flush();
     return fn();
-  }
-
-  /** Hands the outbox to NATS (drops it when the session is no longer open). */
-  private flushOut(): void {
-    const n = this.outCount;
-    if (n === 0) return;
-    this.outCount = 0;
-    this.outBytes = 0;
-    const open = this.state === "open";
-    const frames = this.frames;
-    if (open && frames?.usable) {
-      // one command for the whole outbox (see frames.ts); nothing here can throw per message
-      for (let i = 0; i < n; i++) {
-        const data = this.outData[i] as Uint8Array;
-        this.outData[i] = EMPTY;
-        frames.publish(this.outSubjects[i] as string, this.outOpts[i]?.reply ?? "", data);
-      }
-      frames.flush();
-      return;
-    }
-    for (let i = 0; i < n; i++) {
-      const subject = this.outSubjects[i] as string;
-      const data = this.outData[i] as Uint8Array;
-      const opts = this.outOpts[i];
-      const guid = this.outGuids[i] as string;
-      this.outData[i] = EMPTY;
-      if (!open) continue; // publishes stay pending (re-sent after a heal); acks are redelivered
-      try {
-        this.nc.publish(subject, data, opts);
-      } catch (err) {
-        if (opts) {
-          this.settle(
-            guid,
-            new StanConnectionError(
-              ErrorCode.ConnectionLost,
-              `stan: publish failed: ${String(err)}`,
-              {
-                cause: err,
-              },
-            ),
-          );
-        }
-      }
-    }
   }
 
   private onPubAck(msg: NatsMsgLike): void {
@@ -1065,37 +985,7 @@ export class Session {
     this.pending.remove(p);
     finish(p, error);
     if (this.roomWaiters.length > 0) this.wakeWaiters();
-    if (this.pending.size === 0) this.stopSweep();
-  }
-
-  /** Runs the sweep often enough for a deadline `timeout` ms away (a quarter of it, 10 ms to 1 s). */
-  private startSweep(timeout: number): void {
-    const every = Math.max(10, Math.min(1000, Math.floor(timeout / 4)));
-    if (this.sweepTimer && every >= this.sweepEvery) return;
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepEvery = every;
-    this.sweepTimer = setInterval(() => this.sweep(), every);
-  }
-
-  private stopSweep(): void {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepTimer = undefined;
-    this.sweepEvery = 0;
-    this.customDeadlines = 0;
-  }
-
-  /** One timer per connection expires PubAcks; entries are in send order. */
-  private sweep(): void {
-    const now = Date.now();
-    const fullScan = this.customDeadlines > 0;
-    const expired: PendingPub[] = [];
-    for (const p of this.pending) {
-      if (p.deadline <= now) expired.push(p);
-      else if (!fullScan) break;
-    }
-    for (const p of expired) {
-      this.settle(p.guid, new StanTimeoutError(ErrorCode.PubAckTimeout, Messages.pubAckTimeout));
-    }
+    if (this.pending.size === 0) this.sweep.stop();
   }
 
   // ---------------------------------------------------------------- subscribe
@@ -1202,7 +1092,7 @@ export class Session {
     sub.resumed(this.opts.connectTimeout);
     // acks asked for while it was being re-created go to its new ack inbox now
     for (const seq of sub.takeQueuedAcks()) {
-      this.enqueue(sub.ackInbox, encodeAck(params.subject, seq), undefined, "");
+      this.outbox.enqueue(sub.ackInbox, encodeAck(params.subject, seq), undefined, "");
     }
   }
 
@@ -1221,7 +1111,7 @@ export class Session {
     }
     const closed = this.checkOpen();
     if (closed) throw closed;
-    this.enqueue(sub.ackInbox, encodeAck(sub.params.subject, sequence), undefined, "");
+    this.outbox.enqueue(sub.ackInbox, encodeAck(sub.params.subject, sequence), undefined, "");
   }
 
   /** @internal */
@@ -1325,7 +1215,7 @@ export class Session {
       this.emit({ type: "closed" });
       return;
     }
-    this.flushOut(); // what was published and acked goes before the close request
+    this.outbox.flush(); // what was published and acked goes before the close request
     this.state = "closing";
     this.endError = error;
     let failure: unknown;
