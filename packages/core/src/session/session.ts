@@ -1,13 +1,14 @@
-/** The Session class: handshake and pings, heal, publish window and outbox, ack timeouts, subscriptions, close. */
+/**
+ * The Session class: the connect handshake, loss and heal, the publish window, subscription
+ * requests and acks, close. Its collaborators: pings.ts (loss detection), outbox.ts (batched
+ * writes), ack-sweep.ts (PubAck timeouts), subscription.ts (each subscription and its resume).
+ */
 
 import {
   CloseRequestSchema,
   CloseResponseSchema,
   ConnectRequestSchema,
-  decode,
   encode,
-  PingResponseSchema,
-  PingSchema,
   SubscriptionRequestSchema,
   SubscriptionResponseSchema,
   UnsubscribeRequestSchema,
@@ -39,6 +40,7 @@ import { validateSubject, validateTimeout } from "../validate.js";
 import { AckSweep } from "./ack-sweep.js";
 import { watchers, watchNatsClosed } from "./nats-watch.js";
 import { Outbox } from "./outbox.js";
+import { Pinger } from "./pings.js";
 import { finish, type PendingPub, PublishBatch } from "./publish-batch.js";
 import {
   decodeConnectResponse,
@@ -106,9 +108,7 @@ export class Session {
   private reserved = 0;
   /** Expires publishes whose PubAck is late. */
   private readonly sweep: AckSweep;
-  private pingTimer: ReturnType<typeof setInterval> | undefined;
-  private pingsMissed = 0;
-  private pingBytes: Uint8Array = new Uint8Array(0);
+  private readonly pings: Pinger;
   private readonly subs = new Set<CoreSubscription>();
   private readonly listeners = new Set<(e: SessionEvent) => void>();
   private state: "connecting" | "open" | "reconnecting" | "closing" | "closed" | "lost" =
@@ -155,6 +155,13 @@ export class Session {
           ),
         ),
     );
+    this.pings = new Pinger(opts.pingInterval, opts.pingMaxOut, {
+      request: (bytes, timeout) => nc.request(this.subjects.pingRequests, bytes, { timeout }),
+      isOpen: () => this.state === "open",
+      protocolError: (err) => this.reportProtocolError(err),
+      missed: (missed, maxOut) => this.emit({ type: "ping-missed", missed, maxOut }),
+      lost: (reason) => this.lose(reason),
+    });
     this.sweep = new AckSweep(this.pending, (p) =>
       this.settle(p.guid, new StanTimeoutError(ErrorCode.PubAckTimeout, Messages.pubAckTimeout)),
     );
@@ -307,12 +314,12 @@ export class Session {
       pingRequests: r.pingRequests,
     };
     this.pubSubjects.clear();
-    this.pingsMissed = 0;
+    this.pings.reset();
     // A first open is ready at once; a healed one once restore() re-created the subscriptions.
     if (this.state === "connecting") this.ready = true;
     this.state = "open";
     if (r.protocol >= 1 && r.pingInterval !== 0 && r.pingRequests) {
-      this.startPings();
+      this.pings.start(this.connId);
     }
     if (!this.natsClosedWatch) {
       this.natsClosedWatch = true;
@@ -333,52 +340,7 @@ export class Session {
     }
   }
 
-  // ---------------------------------------------------------------- pings
-
-  private startPings(): void {
-    this.stopPings();
-    this.pingBytes = encode(PingSchema, { connID: this.connId });
-    const interval = this.opts.pingInterval;
-    this.pingTimer = setInterval(() => this.ping(), interval);
-    this.pingTimer.unref?.();
-  }
-
-  private ping(): void {
-    if (this.state !== "open") return;
-    this.nc
-      .request(this.subjects.pingRequests, this.pingBytes, {
-        timeout: this.opts.pingInterval,
-      })
-      .then(
-        (msg) => {
-          if (this.state !== "open") return;
-          let error = "";
-          try {
-            error = decode(PingResponseSchema, msg.data).error;
-          } catch (err) {
-            this.reportProtocolError(err); // still proves the server is there
-          }
-          if (error) {
-            this.lose(error);
-            return;
-          }
-          this.pingsMissed = 0;
-        },
-        () => this.missPing(),
-      );
-  }
-
-  private missPing(): void {
-    if (this.state !== "open") return;
-    this.pingsMissed++;
-    this.emit({ type: "ping-missed", missed: this.pingsMissed, maxOut: this.opts.pingMaxOut });
-    if (this.pingsMissed >= this.opts.pingMaxOut) this.lose(Messages.pingFailure);
-  }
-
-  private stopPings(): void {
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    this.pingTimer = undefined;
-  }
+  // ---------------------------------------------------------------- loss and heal
 
   /**
    * The session was lost (pings, replaced client). With self-healing on, it registers again
@@ -395,7 +357,7 @@ export class Session {
     this.ready = false;
     this.epoch++;
     this.outbox.flush(); // not open: drops the outbox (pending publishes are re-sent after the heal)
-    this.stopPings();
+    this.pings.stop();
     try {
       this.hbSub?.unsubscribe();
     } catch {
@@ -622,7 +584,7 @@ export class Session {
   }
 
   private shutdown(error: StanConnectionError): void {
-    this.stopPings();
+    this.pings.stop();
     this.sweep.stop();
     const all = [...this.pending];
     this.pending.clear();
