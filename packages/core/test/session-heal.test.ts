@@ -141,6 +141,23 @@ describe("Session during a heal (issue 15)", () => {
     await session.close();
   });
 
+  it("a subscribe asked again after a heal stays within the call's own timeout", async () => {
+    const { nc, server, session } = await setup(healing);
+    const subs = subServer(nc);
+    subs.hold = true;
+    const subscribing = session.subscribe(durable, sink(), { timeout: 400 });
+    await vi.waitFor(() => expect(subs.held).toHaveLength(1));
+    const heal = await loseAndHold(server, session);
+    (subs.held.shift() as () => void)(); // the old session's reply: it asks again once healed
+    const err = await subscribing.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StanTimeoutError);
+    // the wait for the heal had what was left of the 400 ms, not 400 ms again
+    const ms = Number(/timed out after (\d+) ms/.exec((err as Error).message)?.[1]);
+    expect(ms).toBeLessThan(400);
+    await heal();
+    await session.close();
+  });
+
   it("max_payload is read at each publish: a NATS reconnect to a server with a smaller one is honoured", async () => {
     const { nc, session } = await setup();
     await expect(session.publish("a", new Uint8Array(2000))).resolves.toMatch(/./);

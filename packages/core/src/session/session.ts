@@ -17,6 +17,7 @@ import { abortError, type CallOptions, withCancel } from "../cancel.js";
 import { decodePubAck, encodeAck, encodeConstField, encodePubMsg, varintSize } from "../codec.js";
 import {
   ErrorCode,
+  hasErrorCode,
   isStanError,
   Messages,
   StanArgumentError,
@@ -959,18 +960,27 @@ export class Session {
     call?: CallOptions,
   ): Promise<CoreSubscription> {
     const sub = new CoreSubscription(this, params, sink);
+    // The call's timeout bounds the whole call, a second request after a heal included.
+    const deadline = call?.timeout === undefined ? undefined : Date.now() + call.timeout;
+    let step = call;
     for (;;) {
-      await this.waitOpen(call, "subscribe", this.opts.pubAckTimeout);
+      await this.waitOpen(step, "subscribe", this.opts.pubAckTimeout);
       const epoch = this.epoch;
       try {
-        await this.requestSubscription(sub, params, call);
+        await this.requestSubscription(sub, params, step);
         break;
       } catch (err) {
         // The session was lost while the request was in flight: whatever the server made of
         // it went with the old session. Ask again once healed, as a call made during the
-        // heal would (bounded by the call's signal and timeout at each wait).
+        // heal would, unless the call's own signal or timeout ended it.
         const usable = this.state === "reconnecting" || this.state === "open";
-        if (this.epoch !== epoch && usable && !call?.signal?.aborted) continue;
+        const own = hasErrorCode(err, ErrorCode.Timeout) || hasErrorCode(err, ErrorCode.Aborted);
+        if (this.epoch !== epoch && usable && !own && !call?.signal?.aborted) {
+          if (deadline !== undefined) {
+            step = { signal: call?.signal, timeout: Math.max(0, deadline - Date.now()) };
+          }
+          continue;
+        }
         throw err;
       }
     }
