@@ -43,6 +43,7 @@ import { watchers, watchNatsClosed } from "./nats-watch.js";
 import { Outbox } from "./outbox.js";
 import { Pinger } from "./pings.js";
 import { finish, type PendingPub, PublishBatch } from "./publish-batch.js";
+import { PublishWindow } from "./publish-window.js";
 import {
   decodeConnectResponse,
   decodeOrProtocolError,
@@ -104,9 +105,8 @@ export class Session {
   private readonly pubSubjects = new Map<string, string>();
   /** Publishes awaiting their PubAck, in send order; their guids come from it. */
   private readonly pending = new PendingQueue<PendingPub>();
-  private readonly roomWaiters: Array<() => void> = [];
-  /** Slots promised to woken waiters that have not sent yet. */
-  private reserved = 0;
+  /** At most `maxPubAcksInflight` of them; later publishes wait for room. */
+  private readonly window: PublishWindow;
   /** Expires publishes whose PubAck is late. */
   private readonly sweep: AckSweep;
   private readonly pings: Pinger;
@@ -163,6 +163,11 @@ export class Session {
       missed: (missed, maxOut) => this.emit({ type: "ping-missed", missed, maxOut }),
       lost: (reason) => this.lose(reason),
     });
+    this.window = new PublishWindow(
+      opts.maxPubAcksInflight,
+      () => this.pending.size,
+      () => this.checkUsable(),
+    );
     this.sweep = new AckSweep(this.pending, (p) =>
       this.settle(p.guid, new StanTimeoutError(ErrorCode.PubAckTimeout, Messages.pubAckTimeout)),
     );
@@ -488,7 +493,7 @@ export class Session {
     if (this.state !== "open") return;
     this.ready = true;
     this.wakeReopen();
-    this.wakeWaiters();
+    this.window.wake();
     this.emit({ type: "reconnected", attempts });
   }
 
@@ -590,7 +595,7 @@ export class Session {
     const all = [...this.pending];
     this.pending.clear();
     for (const p of all) finish(p, error);
-    for (const w of this.roomWaiters.splice(0)) w();
+    this.window.wakeAll();
     this.wakeReopen();
     // Closing the connection ends iterations normally; losing it ends them with the error.
     const ending = error.code === ErrorCode.ConnectionClosed ? undefined : error;
@@ -641,7 +646,7 @@ export class Session {
    * when `maxPubAcksInflight` publishes are unacknowledged.
    */
   publish(subject: string, data: Uint8Array, call?: CallOptions): Promise<string> {
-    if (this.hasRoom()) {
+    if (this.window.hasRoom()) {
       try {
         return this.sendNow(subject, data, call, this.pending.nextGuid(), false);
       } catch (err) {
@@ -658,7 +663,7 @@ export class Session {
    * the event loop (or at once when the outbox fills, and always before any later request).
    */
   send(subject: string, data: Uint8Array, call?: CallOptions): Promise<SentPublish> {
-    if (this.hasRoom()) {
+    if (this.window.hasRoom()) {
       // the common case, without an async function's extra promise and state
       try {
         return Promise.resolve(this.sent(subject, data, call));
@@ -683,14 +688,14 @@ export class Session {
       encodePubMsg(this.clientIdField, GUID_PROBE, subject, data, this.connIdField),
       data,
     );
-    await this.waitForRoom(call);
-    this.reserved--;
+    await this.window.wait(call);
+    this.window.claim();
     try {
       return this.sent(subject, data, call);
     } catch (err) {
       // The woken waiter failed (aborted after its wake, or refused): pass the wake on, or
       // every later publish would queue behind it forever.
-      this.wakeWaiters();
+      this.window.wake();
       throw err;
     }
   }
@@ -711,44 +716,6 @@ export class Session {
     return { guid, acked: this.sendNow(subject, data, call, guid, true) };
   }
 
-  private hasRoom(): boolean {
-    return (
-      this.pending.size + this.reserved < this.opts.maxPubAcksInflight &&
-      this.roomWaiters.length === 0
-    );
-  }
-
-  private waitForRoom(call?: CallOptions): Promise<void> {
-    let waiter: (() => void) | undefined;
-    const room = new Promise<void>((resolve) => {
-      waiter = resolve;
-      this.roomWaiters.push(resolve);
-    });
-    return withCancel(room, call, "publish", () => {
-      const i = this.roomWaiters.indexOf(waiter as () => void);
-      if (i >= 0) this.roomWaiters.splice(i, 1);
-      else this.reserved--; // woken already: give its slot back
-      this.wakeWaiters();
-    }).then(() => {
-      const closed = this.checkUsable();
-      if (closed) {
-        this.reserved--;
-        throw closed;
-      }
-    });
-  }
-
-  /** Wakes as many waiters as there are free slots, each holding a reserved slot. */
-  private wakeWaiters(): void {
-    while (
-      this.roomWaiters.length > 0 &&
-      this.pending.size + this.reserved < this.opts.maxPubAcksInflight
-    ) {
-      const w = this.roomWaiters.shift() as () => void;
-      this.reserved++;
-      w();
-    }
-  }
 
   private sendNow(
     subject: string,
@@ -868,9 +835,9 @@ export class Session {
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       while (sent < n) {
-        if (!this.hasRoom()) {
-          await this.waitForRoom(call);
-          this.reserved--;
+        if (!this.window.hasRoom()) {
+          await this.window.wait(call);
+          this.window.claim();
         }
         // As many as the window allows, in this turn.
         const deadline = Date.now() + timeout;
@@ -893,11 +860,11 @@ export class Session {
           const bytes = encodePubMsg(this.clientIdField, guid, subject, data, this.connIdField);
           this.track(entry, full, bytes, timeout, custom);
           sent++;
-        } while (sent < n && this.hasRoom());
+        } while (sent < n && this.window.hasRoom());
       }
     } catch (err) {
       for (let i = sent; i < n; i++) batch.settled(i, err as Error); // never sent
-      this.wakeWaiters(); // a slot this batch was woken for must not stay unclaimed
+      this.window.wake(); // a slot this batch was woken for must not stay unclaimed
     }
     const outcome = await batch.done;
     signal?.removeEventListener("abort", onAbort);
@@ -947,7 +914,7 @@ export class Session {
   private settleEntry(p: PendingPub, error: Error | undefined): void {
     this.pending.remove(p);
     finish(p, error);
-    if (this.roomWaiters.length > 0) this.wakeWaiters();
+    if (this.window.waiting) this.window.wake();
     if (this.pending.size === 0) this.sweep.stop();
   }
 
