@@ -15,12 +15,12 @@ export class PublishWindow {
 
   /**
    * @param max the window's size
-   * @param inFlight how many publishes await their PubAck now
+   * @param inFlight the publishes awaiting their PubAck (its size is read)
    * @param usable undefined while publishing is possible, else the error that ends a wait
    */
   constructor(
     private readonly max: number,
-    private readonly inFlight: () => number,
+    private readonly inFlight: { readonly size: number },
     private readonly usable: () => StanConnectionError | undefined,
   ) {}
 
@@ -31,7 +31,7 @@ export class PublishWindow {
 
   /** A slot is free and nobody waits for one (a publish may go at once). */
   hasRoom(): boolean {
-    return this.inFlight() + this.reserved < this.max && this.waiters.length === 0;
+    return this.inFlight.size + this.reserved < this.max && this.waiters.length === 0;
   }
 
   /** Waits for a slot; resolves holding a reserved one, which the caller then claims. */
@@ -62,7 +62,7 @@ export class PublishWindow {
 
   /** Wakes as many waiters as there are free slots, each holding a reserved slot. */
   wake(): void {
-    while (this.waiters.length > 0 && this.inFlight() + this.reserved < this.max) {
+    while (this.waiters.length > 0 && this.inFlight.size + this.reserved < this.max) {
       const w = this.waiters.shift() as () => void;
       this.reserved++;
       w();

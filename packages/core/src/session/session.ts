@@ -163,10 +163,8 @@ export class Session {
       missed: (missed, maxOut) => this.emit({ type: "ping-missed", missed, maxOut }),
       lost: (reason) => this.lose(reason),
     });
-    this.window = new PublishWindow(
-      opts.maxPubAcksInflight,
-      () => this.pending.size,
-      () => this.checkUsable(),
+    this.window = new PublishWindow(opts.maxPubAcksInflight, this.pending, () =>
+      this.checkUsable(),
     );
     this.sweep = new AckSweep(this.pending, (p) =>
       this.settle(p.guid, new StanTimeoutError(ErrorCode.PubAckTimeout, Messages.pubAckTimeout)),
@@ -715,7 +713,6 @@ export class Session {
     const guid = this.pending.nextGuid();
     return { guid, acked: this.sendNow(subject, data, call, guid, true) };
   }
-
 
   private sendNow(
     subject: string,
