@@ -136,11 +136,12 @@ function resolveReconnect(r: ReconnectOptions | false | undefined): ReconnectOpt
  * last one received, which is then not handed out twice), and checks the server's first
  * delivery: when the server numbers the channel anew (a memory store restarted), it starts
  * again from that channel's first message. One that has received nothing asks for its
- * start again: `"first"` and `{ sequence }` as given, `{ time }` and `{ ago }` at the same
- * absolute time as the first time (not a new delta), `"new-only"` and `"last-received"`
- * from when the subscription was made, so nothing stored while it was away is skipped.
- * Limit: a `{ sequence }` start that has received nothing names a sequence of the old
- * numbering after a memory store restart; messages below it are not delivered.
+ * start again: `"first"` as given, `{ time }` and `{ ago }` at the same absolute time as
+ * the first time (not a new delta), and `"new-only"`, `"last-received"` and `{ sequence }`
+ * from when the subscription was made (what the server would have sent it since), so
+ * nothing stored while it was away is skipped. Limit: a `{ sequence }` start at a message
+ * already stored whose delivery was lost with the session (an outage within the subscribe's
+ * round trip) resumes after it.
  */
 export type StartAt =
   | "new-only"

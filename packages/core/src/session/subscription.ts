@@ -223,9 +223,9 @@ export class CoreSubscription {
    * @internal After a heal: a durable (or durable queue) resumes where the server kept it;
    * a non-durable that received messages resumes at an anchor (see {@link ResumeAnchor} and
    * `checkResume`), a non-durable queue member after the last one it received; one that
-   * received none asks for its original start again, with the
-   * original absolute time for a time start, and from when it was created for a new-only
-   * or last-received start (nothing stored meanwhile is skipped).
+   * received none asks for its original start again, with the original absolute time for a
+   * time start, and from when it was created for a new-only, last-received or sequence
+   * start (nothing stored meanwhile is skipped).
    */
   resubscribe(): Promise<void> {
     const request = this.requestResubscribe();
@@ -283,8 +283,14 @@ export class CoreSubscription {
     if (this.renumbered) return { ...p, startPosition: StartPosition.First };
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     switch (p.startPosition) {
+      // Nothing was sent since it was made, so what the server stores from then on is what
+      // it would have sent: for new-only; for last-received (the channel was empty); and for
+      // a sequence (past the channel's last, the server started it after the last; a
+      // sequence it had stored would have been sent at once, unless the session was lost
+      // within that round trip). On a memory store that restarted, this is all it stores.
       case StartPosition.NewOnly:
-      case StartPosition.LastReceived: {
+      case StartPosition.LastReceived:
+      case StartPosition.SequenceStart: {
         const since = BigInt(this.createdAt) * 1_000_000n;
         const delta = nowNs > since ? nowNs - since : 0n;
         return { ...p, startPosition: StartPosition.TimeDeltaStart, startTimeDelta: delta };
@@ -294,7 +300,7 @@ export class CoreSubscription {
         return { ...p, startTimeDelta: nowNs > at ? nowNs - at : 0n };
       }
       default:
-        return p; // first, or a sequence
+        return p; // first
     }
   }
 
