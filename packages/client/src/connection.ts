@@ -48,8 +48,16 @@ export interface StanConnection extends AsyncDisposable {
   readonly clientId: string;
   /** The NATS connection underneath (borrowed or owned). */
   readonly nc: NatsConnectionLike;
-  /** True until closed or lost. */
+  /**
+   * True until closed or lost, a heal included: while the session heals itself
+   * ({@link StanConnection.isReconnecting}) calls are accepted and wait for it.
+   */
   readonly isOpen: boolean;
+  /**
+   * True while a lost session heals itself: from `disconnected` until `reconnected` (the
+   * subscriptions re-created) on {@link StanConnection.status}.
+   */
+  readonly isReconnecting: boolean;
   /** Publishes awaiting their ack. */
   readonly pendingPublishes: number;
   /**
@@ -186,6 +194,9 @@ class StanConnectionImpl implements StanConnection {
   }
   get isOpen(): boolean {
     return this.session.isOpen;
+  }
+  get isReconnecting(): boolean {
+    return this.session.isReconnecting;
   }
   get pendingPublishes(): number {
     return this.session.pendingPublishes;

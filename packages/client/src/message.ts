@@ -82,7 +82,11 @@ export class Message {
 
   /**
    * Acknowledges the message (subscriptions with `manualAcks: true`). A second call does
-   * nothing.
+   * nothing. During a heal, a durable's ack is kept and sent once its subscription is
+   * re-created (the server keeps a durable's unacknowledged messages across sessions, and a
+   * redelivery of this one is then not handed out again); a non-durable's old registration
+   * is gone with the lost session, so there is nothing left to acknowledge (it is not
+   * redelivered either).
    * @throws StanSubscriptionError `stan: cannot manually ack in auto-ack mode` on an auto-ack
    * subscription, `stan: invalid subscription` once the subscription is closed.
    */
