@@ -93,6 +93,18 @@ export interface EngineConfig {
 
 const CLIENT_ID_RE = /^[a-zA-Z0-9_-]+$/;
 const EMPTY = new Uint8Array(0);
+/** The longest delay setTimeout honours (2^31 - 1 ms). */
+const MAX_TIMEOUT = 2_147_483_647;
+/**
+ * The most a redelivery adds to a stored MsgProto: redelivered (2 bytes) and redeliveryCount
+ * (a tag and a uint32 varint of up to 5 bytes).
+ */
+const REDELIVERY_BYTES = 8;
+
+/** The PubAck error of a message whose delivery would exceed max_payload. */
+export function tooLarge(bytes: number, maxPayload: number): string {
+  return `stan: message too large to deliver: its MsgProto is ${bytes} bytes (up to ${bytes + REDELIVERY_BYTES} when redelivered), over the server's NATS max_payload of ${maxPayload}`;
+}
 
 /** Channel-name rules of §4. */
 export function isValidChannel(name: string): boolean {
@@ -191,9 +203,6 @@ export class Engine {
   private chain: Promise<void> = Promise.resolve();
   private closing = false;
   private malformedCount = 0;
-  /** Clock of the message timestamps: Date.now() at start plus performance.now() since. */
-  private readonly baseMs: number;
-  private readonly basePerf: number;
   /** The last timestamp handed out, as ms since the epoch + ns within the ms (see stamp()). */
   private tsMs = 0;
   private tsSub = 0;
@@ -204,8 +213,6 @@ export class Engine {
     private readonly store: Store,
   ) {
     this.log = cfg.logger;
-    this.baseMs = Date.now();
-    this.basePerf = performance.now();
   }
 
   /** Undecodable messages received from the network so far (each dropped or refused). */
@@ -350,11 +357,18 @@ export class Engine {
   /**
    * Advances the server clock to now (ns since the epoch, strictly increasing) and leaves it
    * in tsMs + tsSub: number arithmetic only, as the publish path calls it per message.
+   *
+   * The milliseconds are the wall clock (Date.now()), the clock the age limit, the ack
+   * expiries and the channel activity use too, and the one the Go server stamps with
+   * (time.Now()); performance.now() only adds the sub-millisecond digits. A monotonic clock
+   * alone drifts from the wall clock (it stops while the machine sleeps, ignores NTP steps),
+   * and MaxAge would then expire messages early or late. When the wall clock steps back, the
+   * stamps hold at the last one (+1 ns each) until it catches up, as the Go server clamps to
+   * the channel's last timestamp.
    */
   private stamp(): void {
-    const elapsed = Math.round((performance.now() - this.basePerf) * 1e6);
-    let ms = this.baseMs + Math.floor(elapsed / 1e6);
-    let sub = elapsed % 1e6;
+    let ms = Date.now();
+    let sub = Math.floor((performance.now() % 1) * 1e6);
     if (ms < this.tsMs || (ms === this.tsMs && sub <= this.tsSub)) {
       ms = this.tsMs;
       sub = this.tsSub + 1;
@@ -365,6 +379,16 @@ export class Engine {
     }
     this.tsMs = ms;
     this.tsSub = sub;
+  }
+
+  /** Never stamps below `ns` (a recovered channel's last timestamp, from an earlier run). */
+  private clockFloor(ns: bigint): void {
+    const ms = Number(ns / 1_000_000n);
+    const sub = Number(ns % 1_000_000n);
+    if (ms > this.tsMs || (ms === this.tsMs && sub > this.tsSub)) {
+      this.tsMs = ms;
+      this.tsSub = sub;
+    }
   }
 
   private nowNs(): bigint {
@@ -450,19 +474,31 @@ export class Engine {
     this.hb
       .request(old.rec.hbInbox, EMPTY, { timeout: 500 })
       .then(
-        () => fail(Errors.clientIDRegistered),
         () => {
-          if (this.closing) return;
-          const cur = this.clients.get(clientID);
-          if (cur === old) {
-            this.log.info("replacing client that did not answer", { clientID });
-            this.closeClient(old);
-          }
-          if (this.clients.has(clientID)) return fail(Errors.clientIDRegistered);
-          this.register(rec, m.reply);
+          this.dupChecks.delete(clientID);
+          fail(Errors.clientIDRegistered);
         },
-      )
-      .finally(() => this.dupChecks.delete(clientID));
+        () => {
+          // The replacement is one of the serialized requests: it must not land while a
+          // subscribe, unsubscribe or close of the old client is half done (a CloseRequest
+          // the old client sent before would otherwise find, and close, the new client).
+          this.serial(async () => {
+            try {
+              if (this.closing) return;
+              await this.barrier();
+              const cur = this.clients.get(clientID);
+              if (cur === old) {
+                this.log.info("replacing client that did not answer", { clientID });
+                this.closeClient(old);
+              }
+              if (this.clients.has(clientID)) return fail(Errors.clientIDRegistered);
+              this.register(rec, m.reply);
+            } finally {
+              this.dupChecks.delete(clientID);
+            }
+          });
+        },
+      );
   }
 
   private addClient(rec: ClientRecord): Client {
@@ -600,6 +636,7 @@ export class Engine {
     if (batch.length === 0) return;
     const touched = new Set<Channel>();
     const ok: QueuedPub[] = [];
+    const maxPayload = this.maxPayload();
     for (const p of batch) {
       const ch = this.channelFor(p.subject);
       if (typeof ch === "string") {
@@ -608,15 +645,21 @@ export class Engine {
       }
       const log = ch.store.msgs;
       const seq = log.last + 1;
-      // The clock only moves forward in a process run, so the stamp is never below the
-      // channel's previous one (log.lastTimestamp): no clamp needed.
+      // stamp() never goes back in a process run and starts above every recovered channel's
+      // last timestamp, so the stamp is never below the channel's previous one: no clamp.
       this.stamp();
       const ms = this.tsMs;
       const sub = this.tsSub;
+      const bytes = encodeMsgProto(seq, p.subject, p.reply, p.data, ms, sub);
+      // a MsgProto is bigger than its PubMsg when the guid and clientID are short: one that
+      // cannot be delivered (or redelivered) on this connection is refused, not stored (the
+      // Go server stores it and its subscribers stall on it for good)
+      if (bytes.length + REDELIVERY_BYTES > maxPayload) {
+        this.reply(this.send, p.ackTo, encodePubAck(p.guid, tooLarge(bytes.length, maxPayload)));
+        continue;
+      }
       try {
-        log.append(
-          new StampedMsg(seq, encodeMsgProto(seq, p.subject, p.reply, p.data, ms, sub), ms, sub),
-        );
+        log.append(new StampedMsg(seq, bytes, ms, sub));
       } catch (err) {
         this.reply(this.send, p.ackTo, encodePubAck(p.guid, String((err as Error).message)));
         continue;
@@ -813,6 +856,10 @@ export class Engine {
       counts.set(seq, n);
       bytes = withRedelivery(msg.bytes, n);
     }
+    if (bytes.length > this.maxPayload()) {
+      this.undeliverable(sub, seq, bytes.length, force);
+      return true;
+    }
     try {
       this.out.publish(sub.inbox, bytes);
     } catch (err) {
@@ -836,6 +883,33 @@ export class Engine {
     if (!sub.timer) this.armTimer(sub, ackWaitMs);
     if (!force && sub.pending.size >= sub.maxInFlight) this.setStalled(sub, true);
     return true;
+  }
+
+  /** The largest payload the `send` connection may publish (its server's max_payload). */
+  private maxPayload(): number {
+    return this.send.info?.max_payload ?? Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Skips a message that can never be sent to `sub` (stored when max_payload was larger, e.g.
+   * before a restart on another NATS server): it counts as sent and acknowledged, so the
+   * subscription moves past it instead of stalling on it for good.
+   */
+  private undeliverable(sub: Sub, seq: number, bytes: number, force: boolean): void {
+    this.log.error("message too large to deliver, skipped", {
+      channel: sub.channel.name,
+      seq,
+      bytes,
+      maxPayload: this.maxPayload(),
+      clientID: sub.clientID,
+      redelivery: force,
+    });
+    if (sub.group) {
+      if (seq > sub.group.lastSent) sub.group.lastSent = seq;
+    } else if (seq > sub.lastSent) {
+      sub.lastSent = seq;
+    }
+    this.removePending(sub, seq, true);
   }
 
   // ---------------------------------------------------------------- acks and redelivery
@@ -880,7 +954,9 @@ export class Engine {
 
   private armTimer(sub: Sub, ms: number): void {
     if (sub.timer) clearTimeout(sub.timer);
-    sub.timer = setTimeout(() => this.onAckTimeout(sub), Math.max(0, ms));
+    // Node fires a longer timeout after 1 ms (ackWaitInSecs above ~24.8 days would spin);
+    // an early fire finds nothing due and re-arms for the rest
+    sub.timer = setTimeout(() => this.onAckTimeout(sub), Math.min(Math.max(0, ms), MAX_TIMEOUT));
   }
 
   private clearTimer(sub: Sub): void {
@@ -1333,6 +1409,8 @@ export class Engine {
     const online: Sub[] = [];
     for (const rc of channels) {
       const ch = this.addChannel(rc.name, rc.store);
+      const newest = rc.store.msgs.lookup(rc.store.msgs.last);
+      if (newest) this.clockFloor(newest.timestamp);
       for (const { record: r, pending } of rc.subs) {
         ch.nextSubId = Math.max(ch.nextSubId, r.id + 1);
         const maxPending = pending.reduce((a, b) => Math.max(a, b), 0);

@@ -1,5 +1,22 @@
+/**
+ * Issue 15 items 1-2 over the wire: hostile delivery inboxes and a delivery bigger than
+ * max_payload, sent as raw protocol messages. Runs against the embedded server and, with
+ * NATS_STREAMING_SERVER set, against nats-streaming-server 0.25.6: where the official server
+ * answers differently (it validates no inbox; it stores an undeliverable message), the test
+ * accepts its answer and checks that ours does better.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { FrameSubjectError, isFrameSubject } from "@stan-ts/core";
+import { decode, encode, MsgProtoSchema, PubAckSchema, PubMsgSchema } from "@stan-ts/proto";
+import { startNatsServer } from "@stan-ts/testing";
 import { describe, expect, it } from "vitest";
+import { startServer } from "../src/index.js";
+import type { LogFields, Logger } from "../src/logger.js";
+import { dec, RawClient, type RawSub, uid, useServer } from "./helpers.js";
+
+const INVALID_SUB = "stan: invalid subscription request";
 
 describe("frame subjects", () => {
   it("refuses empty, whitespace and control characters", () => {
@@ -10,5 +27,188 @@ describe("frame subjects", () => {
     const e = new FrameSubjectError("subject", "a b");
     expect(e.code).toBe("INVALID_ARGUMENT");
     expect(e.message).toContain("whitespace");
+  });
+});
+
+/** A short alphanumeric client ID: the trigger of item 1 needs a small PubMsg envelope. */
+function shortId(): string {
+  return `p${Math.random().toString(36).slice(2, 6).padEnd(4, "0")}`;
+}
+
+/** Publishes `n` messages and expects every PubAck without error. */
+async function publishAcked(c: RawClient, ch: string, n: number, prefix: string): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const a = await c.publish(ch, `${prefix}${i}`);
+    expect(a.error).toBe("");
+  }
+}
+
+function texts(sub: RawSub): string[] {
+  return sub.received.map((m) => dec.decode(m.data));
+}
+
+describe("hostile input over the wire (issue 15 items 1-2)", () => {
+  const f = useServer({});
+  /** nats-streaming-server 0.25.6 (binary mode) rather than ours. */
+  const official = () => f.stan.mode === "binary";
+
+  it("an empty delivery inbox is refused; a publish on that channel is acked and delivered to the others", async () => {
+    const ch = uid("hostile.empty.");
+    const w = await RawClient.connect(f.stan.url, f.stan.clusterId, uid("w"));
+    const ws = await w.subscribe(ch);
+    const h = await RawClient.connect(f.stan.url, f.stan.clusterId, uid("h"));
+    const r = await h.subRequest({ subject: ch, inbox: "" });
+    // 0.25.6 accepts it and logs every failed delivery; ours refuses it (it crashed the
+    // process before: nats.js threw from the delivery)
+    expect(r.error).toBe(official() ? "" : INVALID_SUB);
+    await publishAcked(w, ch, 3, "e");
+    await ws.waitFor(3);
+    expect(ws.seqs()).toEqual([1, 2, 3]);
+    expect(texts(ws)).toEqual(["e0", "e1", "e2"]);
+    // still serving new clients
+    const late = await RawClient.connect(f.stan.url, f.stan.clusterId, uid("late"));
+    await late.close();
+    await h.close();
+    await w.close();
+  });
+
+  for (const [name, inbox, hijacks] of [
+    ["spaces", "a b c", false],
+    ["CRLF and a smuggled PUB", "_INBOX.x\r\nPUB hijacked 1\r\nz", false],
+    // a whole frame, then a PUB to any subject that carries the delivery as its payload
+    [
+      "a crafted frame that makes the server publish elsewhere",
+      "_INBOX.x 1\r\nX\r\nPUB hijacked",
+      true,
+    ],
+    ["a tab", "_INBOX.a\tb", false],
+    ["a NUL", "_INBOX.a\u0000b", false],
+  ] as const) {
+    it(`a delivery inbox with ${name} is refused; other clients' PubAcks keep coming`, async () => {
+      const ch = uid("hostile.inject.");
+      const w = await RawClient.connect(f.stan.url, f.stan.clusterId, uid("w"));
+      const ws = await w.subscribe(ch);
+      let hijacked = 0;
+      const spy = w.nc.subscribe("hijacked", { callback: () => hijacked++ });
+      await w.nc.flush();
+      const h = await RawClient.connect(f.stan.url, f.stan.clusterId, uid("h"));
+      const r = await h.subRequest({ subject: ch, inbox });
+      if (official()) {
+        // 0.25.6 validates no inbox: the delivery's PUB frame breaks its send connection and
+        // PubAcks get lost (3 of 3 timed out when tried), so only check the answer and that it
+        // serves again once the hostile client is gone
+        expect(r.error).toBe("");
+        await w.publish(ch, "lost?").catch(() => undefined);
+        await h.close();
+        await until(async () => (await w.publish(ch, "probe").catch(() => undefined))?.error === "");
+      } else {
+        expect(r.error).toBe(INVALID_SUB);
+        await publishAcked(w, ch, 5, "i");
+        await ws.waitFor(5);
+        expect(ws.seqs()).toEqual([1, 2, 3, 4, 5]);
+        expect(texts(ws)).toEqual(["i0", "i1", "i2", "i3", "i4"]);
+        await h.close();
+      }
+      await w.nc.flush();
+      // 0.25.6 does publish the crafted frame's delivery to "hijacked"; ours never
+      if (official() && hijacks) expect(hijacked).toBeGreaterThan(0);
+      else expect(hijacked).toBe(0);
+      spy.unsubscribe();
+      await w.close();
+    });
+  }
+
+  it("a PubMsg exactly at max_payload whose MsgProto is larger: the server survives and the subscriber is not stalled", async () => {
+    const ch = uid("hostile.big.");
+    const w = await RawClient.connect(f.stan.url, f.stan.clusterId, uid("w"));
+    const ws = await w.subscribe(ch, { startPosition: 4 });
+    const id = shortId();
+    const p = await RawClient.connect(f.stan.url, f.stan.clusterId, id);
+    const max = p.nc.info?.max_payload ?? 0;
+    expect(max).toBeGreaterThan(1000);
+    // 1-byte guid, no connID: the envelope the server drops is smaller than the one it adds
+    const pubMsg = (n: number) =>
+      encode(PubMsgSchema, { clientID: id, guid: "g", subject: ch, data: new Uint8Array(n) });
+    let n = max - 100;
+    n += max - pubMsg(n).length;
+    const big = pubMsg(n);
+    expect(big.length).toBe(max);
+    const asDelivered = encode(MsgProtoSchema, {
+      sequence: 1n,
+      subject: ch,
+      data: new Uint8Array(n),
+      timestamp: BigInt(Date.now()) * 1_000_000n,
+    });
+    expect(asDelivered.length).toBeGreaterThan(max);
+    const reply = await p.nc.request(`${p.resp.pubPrefix}.${ch}`, big, { timeout: 5000 });
+    const ack = decode(PubAckSchema, reply.data);
+    expect(ack.guid).toBe("g");
+    await publishAcked(w, ch, 3, "s");
+    if (official()) {
+      // 0.25.6 stores it, every delivery attempt fails (logged), and the subscriber stalls
+      // on it for good: the PubAcks came after the deliveries it made, and there were none
+      expect(ack.error).toBe("");
+      expect(ws.received).toHaveLength(0);
+    } else {
+      // ours refuses it, so the publisher learns and nothing stalls
+      expect(ack.error).toMatch(/^stan: message too large to deliver: .*max_payload of \d+$/);
+      await ws.waitFor(3);
+      expect(ws.seqs()).toEqual([1, 2, 3]);
+      expect(texts(ws)).toEqual(["s0", "s1", "s2"]);
+      // a payload that still fits, even when redelivered, is accepted and delivered
+      const fits = pubMsg(n - 10);
+      const r2 = await p.nc.request(`${p.resp.pubPrefix}.${ch}`, fits, { timeout: 5000 });
+      expect(decode(PubAckSchema, r2.data).error).toBe("");
+      await ws.waitFor(4);
+      expect(ws.received[3]?.data.length).toBe(n - 10);
+    }
+    await p.close();
+    await w.close();
+  });
+});
+
+async function until(cond: () => Promise<boolean>, timeout = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error("timed out waiting for the server to serve again");
+  }
+}
+
+describe("a stored message that no longer fits max_payload (embedded)", () => {
+  it("is skipped with an error log after a restart on a NATS server with a smaller max_payload; later messages flow", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "stan-ts-big-"));
+    const errors: string[] = [];
+    const logger: Logger = {
+      trace() {},
+      debug() {},
+      info() {},
+      warn() {},
+      error: (msg: string, fields?: LogFields) => {
+        errors.push(`${msg} seq=${String(fields?.seq)}`);
+      },
+    };
+    try {
+      const ch = uid("big.restart.");
+      {
+        await using nats = await startNatsServer();
+        await using server = await startServer({ natsUrl: nats.url, store: "file", dir, logger });
+        const c = await RawClient.connect(nats.url, server.clusterId, uid("pub"));
+        expect((await c.publish(ch, new Uint8Array(300_000))).error).toBe("");
+        expect((await c.publish(ch, "small")).error).toBe("");
+        await c.close();
+      }
+      await using nats = await startNatsServer({ maxPayload: 100_000 });
+      await using server = await startServer({ natsUrl: nats.url, store: "file", dir, logger });
+      const c = await RawClient.connect(nats.url, server.clusterId, uid("sub"));
+      const s = await c.subscribe(ch, { startPosition: 4 });
+      expect((await c.publish(ch, "after")).error).toBe("");
+      await s.waitFor(2);
+      expect(s.seqs()).toEqual([2, 3]);
+      expect(texts(s)).toEqual(["small", "after"]);
+      expect(errors).toEqual(["message too large to deliver, skipped seq=1"]);
+      await c.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
