@@ -471,34 +471,32 @@ export class Engine {
     if (this.dupChecks.has(clientID)) return fail(Errors.clientIDRegistered);
     this.dupChecks.add(clientID);
     this.log.debug("duplicate clientID, probing the old client", { clientID });
-    this.hb
-      .request(old.rec.hbInbox, EMPTY, { timeout: 500 })
-      .then(
-        () => {
-          this.dupChecks.delete(clientID);
-          fail(Errors.clientIDRegistered);
-        },
-        () => {
-          // The replacement is one of the serialized requests: it must not land while a
-          // subscribe, unsubscribe or close of the old client is half done (a CloseRequest
-          // the old client sent before would otherwise find, and close, the new client).
-          this.serial(async () => {
-            try {
-              if (this.closing) return;
-              await this.barrier();
-              const cur = this.clients.get(clientID);
-              if (cur === old) {
-                this.log.info("replacing client that did not answer", { clientID });
-                this.closeClient(old);
-              }
-              if (this.clients.has(clientID)) return fail(Errors.clientIDRegistered);
-              this.register(rec, m.reply);
-            } finally {
-              this.dupChecks.delete(clientID);
+    this.hb.request(old.rec.hbInbox, EMPTY, { timeout: 500 }).then(
+      () => {
+        this.dupChecks.delete(clientID);
+        fail(Errors.clientIDRegistered);
+      },
+      () => {
+        // The replacement is one of the serialized requests: it must not land while a
+        // subscribe, unsubscribe or close of the old client is half done (a CloseRequest
+        // the old client sent before would otherwise find, and close, the new client).
+        this.serial(async () => {
+          try {
+            if (this.closing) return;
+            await this.barrier();
+            const cur = this.clients.get(clientID);
+            if (cur === old) {
+              this.log.info("replacing client that did not answer", { clientID });
+              this.closeClient(old);
             }
-          });
-        },
-      );
+            if (this.clients.has(clientID)) return fail(Errors.clientIDRegistered);
+            this.register(rec, m.reply);
+          } finally {
+            this.dupChecks.delete(clientID);
+          }
+        });
+      },
+    );
   }
 
   private addClient(rec: ClientRecord): Client {

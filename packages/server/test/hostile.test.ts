@@ -100,7 +100,9 @@ describe("hostile input over the wire (issue 15 items 1-2)", () => {
         expect(r.error).toBe("");
         await w.publish(ch, "lost?").catch(() => undefined);
         await h.close();
-        await until(async () => (await w.publish(ch, "probe").catch(() => undefined))?.error === "");
+        await until(
+          async () => (await w.publish(ch, "probe").catch(() => undefined))?.error === "",
+        );
       } else {
         expect(r.error).toBe(INVALID_SUB);
         await publishAcked(w, ch, 5, "i");

@@ -84,7 +84,10 @@ describe("request validation: order and error texts of 0.25.6", () => {
         { clientID: "", ackWaitInSecs: 0, maxInFlight: 0, startPosition: 9, subject: "" },
         Errors.missingClient,
       ],
-      [{ ackWaitInSecs: 0, maxInFlight: -1, startPosition: 9, subject: "a..b" }, Errors.invalidAckWait],
+      [
+        { ackWaitInSecs: 0, maxInFlight: -1, startPosition: 9, subject: "a..b" },
+        Errors.invalidAckWait,
+      ],
       [{ ackWaitInSecs: -5, maxInFlight: 0, startPosition: 9 }, Errors.invalidAckWait],
       [{ maxInFlight: 0, startPosition: 9, subject: "a..b" }, Errors.invalidMaxInflight],
       [{ startPosition: 5, subject: "a..b", clientID: "nobody" }, Errors.invalidStart],
@@ -147,19 +150,37 @@ describe("request validation: order and error texts of 0.25.6", () => {
     const send = async (fields: Record<string, unknown>) => {
       const r = await c.nc.request(
         `${c.resp.pubPrefix}.x`,
-        encode(PubMsgSchema, { clientID: c.clientID, connID: c.connID, guid: "g", subject: "ok.chan", ...fields }),
+        encode(PubMsgSchema, {
+          clientID: c.clientID,
+          connID: c.connID,
+          guid: "g",
+          subject: "ok.chan",
+          ...fields,
+        }),
         { timeout: 3000 },
       );
       return decode(PubAckSchema, r.data);
     };
-    expect(await send({ guid: "", subject: "a..b", clientID: "nobody", connID: new Uint8Array() })).toMatchObject({ guid: "", error: Errors.invalidPubReq });
-    expect(await send({ subject: "a b..", clientID: "nobody" })).toMatchObject({ guid: "g", error: Errors.invalidPubReq });
+    expect(
+      await send({ guid: "", subject: "a..b", clientID: "nobody", connID: new Uint8Array() }),
+    ).toMatchObject({ guid: "", error: Errors.invalidPubReq });
+    expect(await send({ subject: "a b..", clientID: "nobody" })).toMatchObject({
+      guid: "g",
+      error: Errors.invalidPubReq,
+    });
     // connID set: it alone decides, the clientID is ignored
     expect(await send({ clientID: "nobody" })).toMatchObject({ guid: "g", error: "" });
-    expect(await send({ connID: new Uint8Array([1, 2, 3]) })).toMatchObject({ error: Errors.invalidPubReq });
+    expect(await send({ connID: new Uint8Array([1, 2, 3]) })).toMatchObject({
+      error: Errors.invalidPubReq,
+    });
     // no connID: the clientID decides
-    expect(await send({ connID: new Uint8Array(), clientID: "no body" })).toMatchObject({ error: Errors.invalidPubReq });
-    expect(await send({ guid: "g u\r\ni\u0000d" })).toMatchObject({ guid: "g u\r\ni\u0000d", error: "" });
+    expect(await send({ connID: new Uint8Array(), clientID: "no body" })).toMatchObject({
+      error: Errors.invalidPubReq,
+    });
+    expect(await send({ guid: "g u\r\ni\u0000d" })).toMatchObject({
+      guid: "g u\r\ni\u0000d",
+      error: "",
+    });
     expect(dec.decode(new Uint8Array())).toBe("");
   });
 
