@@ -20,7 +20,6 @@ import {
   encode,
   MsgProtoSchema,
   PingSchema,
-  PubAckSchema,
   PubMsgSchema,
   SubscriptionRequestSchema,
   SubscriptionResponseSchema,
