@@ -8,7 +8,7 @@
  * @internal
  */
 
-import { isFrameSubject } from "@stan-ts/core";
+import { FrameSubjectError, isFrameSubject } from "@stan-ts/core";
 import type { SubscriptionRequest, UnsubscribeRequest } from "@stan-ts/proto";
 import {
   CloseRequestSchema,
@@ -471,7 +471,7 @@ export class Engine {
     if (this.dupChecks.has(clientID)) return fail(Errors.clientIDRegistered);
     this.dupChecks.add(clientID);
     this.log.debug("duplicate clientID, probing the old client", { clientID });
-    this.hb.request(old.rec.hbInbox, EMPTY, { timeout: 500 }).then(
+    this.hbRequest(old.rec.hbInbox, 500).then(
       () => {
         this.dupChecks.delete(clientID);
         fail(Errors.clientIDRegistered);
@@ -541,7 +541,7 @@ export class Engine {
   private sendHb(c: Client): void {
     c.hbTimer = undefined;
     if (c.closed || this.closing) return;
-    this.hb.request(c.rec.hbInbox, EMPTY, { timeout: this.cfg.hbTimeout }).then(
+    this.hbRequest(c.rec.hbInbox, this.cfg.hbTimeout).then(
       () => {
         if (c.closed) return;
         if (c.fhb > 0) {
@@ -565,6 +565,18 @@ export class Engine {
         this.armHb(c, this.cfg.hbInterval);
       },
     );
+  }
+
+  /**
+   * A heartbeat request. An inbox that cannot stand in a PUB frame (a record recovered from a
+   * store written before connect refused such inboxes) fails like an unanswered heartbeat,
+   * without a byte sent: nats.js would write it raw and break the hb connection.
+   */
+  private hbRequest(inbox: string, timeout: number): Promise<Msg> {
+    if (!isFrameSubject(inbox)) {
+      return Promise.reject(new FrameSubjectError("heartbeat inbox", inbox));
+    }
+    return this.hb.request(inbox, EMPTY, { timeout });
   }
 
   private setFailedHB(c: Client, failed: boolean): void {

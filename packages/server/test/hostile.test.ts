@@ -6,6 +6,7 @@
  * accepts its answer and checks that ours does better.
  */
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FrameSubjectError, isFrameSubject } from "@stan-ts/core";
@@ -14,6 +15,7 @@ import { startNatsServer } from "@stan-ts/testing";
 import { describe, expect, it } from "vitest";
 import { startServer } from "../src/index.js";
 import type { LogFields, Logger } from "../src/logger.js";
+import { FileStore } from "../src/store/file.js";
 import { dec, RawClient, type RawSub, uid, useServer } from "./helpers.js";
 
 const INVALID_SUB = "stan: invalid subscription request";
@@ -209,6 +211,77 @@ describe("a stored message that no longer fits max_payload (embedded)", () => {
       expect(texts(s)).toEqual(["small", "after"]);
       expect(errors).toEqual(["message too large to deliver, skipped seq=1"]);
       await c.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A free TCP port on 127.0.0.1 (for nats-server's monitoring endpoint). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const addr = srv.address();
+  await new Promise((r) => srv.close(r));
+  if (addr === null || typeof addr === "string") throw new Error("no port");
+  return addr.port;
+}
+
+describe("a recovered client whose heartbeat inbox cannot be a subject (embedded)", () => {
+  it("gets failing heartbeats without a byte sent: the server's hb connection is never broken", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "stan-ts-hb-"));
+    try {
+      // a store written before connect refused such inboxes
+      const cid = "test-cluster";
+      const store = new FileStore(dir, () => ({ maxMsgs: 0, maxBytes: 0, maxAge: 0 }), {
+        sync: false,
+      });
+      store.recover();
+      store.init({
+        clusterId: cid,
+        discoverPrefix: `_STAN.discover.${cid}`,
+        pubPrefix: `_STAN.pub.${cid}`,
+        subRequests: `_STAN.sub.${cid}`,
+        unsubRequests: `_STAN.unsub.${cid}`,
+        subCloseRequests: `_STAN.subclose.${cid}`,
+        closeRequests: `_STAN.close.${cid}`,
+        acksSubs: `_STAN.ack.${cid}`,
+      });
+      for (const [id, hbInbox] of [
+        ["spaces", "a b"],
+        ["crlf", "_INBOX.x\r\nPUB y 1"],
+      ]) {
+        store.addClient({ id, hbInbox, connID: "", protocol: 1, pingInterval: 5, pingMaxOut: 88 });
+      }
+      store.close();
+      const mport = await freePort();
+      await using nats = await startNatsServer({ args: ["-m", String(mport)] });
+      const hbConns = async (): Promise<number[]> => {
+        const r = await fetch(`http://127.0.0.1:${mport}/connz`);
+        const body = (await r.json()) as { connections: Array<{ cid: number; name?: string }> };
+        return body.connections.filter((c) => c.name === `_NSS-${cid}-hb`).map((c) => c.cid);
+      };
+      await using server = await startServer({
+        natsUrl: nats.url,
+        store: "file",
+        dir,
+        hbInterval: 20,
+        hbTimeout: 20,
+        hbFailCount: 1000,
+        logLevel: "silent",
+      });
+      const g = await RawClient.connect(nats.url, server.clusterId, uid("g"));
+      const before = await hbConns();
+      expect(before).toHaveLength(1);
+      // the recovered clients' heartbeats fire on the same interval as g's
+      const seen = g.hbCount.n;
+      const deadline = Date.now() + 5000;
+      while (g.hbCount.n < seen + 10 && Date.now() < deadline) {
+        expect((await g.ping()).error).toBe("");
+      }
+      expect(g.hbCount.n).toBeGreaterThanOrEqual(seen + 10);
+      expect(await hbConns()).toEqual(before);
+      await g.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
