@@ -262,7 +262,7 @@ describe("fuzz: hostile protocol messages while a good client works", () => {
                     sha256: bytes(),
                   }),
                 ),
-                { reply: int(4) === 0 ? undefined : createInbox() },
+                int(4) === 0 ? {} : { reply: createInbox() },
               );
               break;
             }
@@ -336,7 +336,7 @@ describe("fuzz: hostile protocol messages while a good client works", () => {
               nc.publish(
                 `_STAN.discover.${cid}.pings`,
                 payload(() => encode(PingSchema, { connID: int(2) === 0 ? good.connID : bytes() })),
-                { reply: int(3) === 0 ? undefined : createInbox() },
+                int(3) === 0 ? {} : { reply: createInbox() },
               );
           }
         } catch (err) {

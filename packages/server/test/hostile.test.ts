@@ -250,7 +250,7 @@ describe("a recovered client whose heartbeat inbox cannot be a subject (embedded
       for (const [id, hbInbox] of [
         ["spaces", "a b"],
         ["crlf", "_INBOX.x\r\nPUB y 1"],
-      ]) {
+      ] as const) {
         store.addClient({ id, hbInbox, connID: "", protocol: 1, pingInterval: 5, pingMaxOut: 88 });
       }
       store.close();

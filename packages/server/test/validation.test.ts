@@ -81,16 +81,31 @@ describe("request validation: order and error texts of 0.25.6", () => {
     const base = { subject: uid("v."), inbox: createInbox() };
     const cases: Array<[Parameters<RawClient["subRequest"]>[0], string]> = [
       [
-        { clientID: "", ackWaitInSecs: 0, maxInFlight: 0, startPosition: 9, subject: "" },
+        {
+          clientID: "",
+          ackWaitInSecs: 0,
+          maxInFlight: 0,
+          startPosition: 9 as StartPosition,
+          subject: "",
+        },
         Errors.missingClient,
       ],
       [
-        { ackWaitInSecs: 0, maxInFlight: -1, startPosition: 9, subject: "a..b" },
+        { ackWaitInSecs: 0, maxInFlight: -1, startPosition: 9 as StartPosition, subject: "a..b" },
         Errors.invalidAckWait,
       ],
-      [{ ackWaitInSecs: -5, maxInFlight: 0, startPosition: 9 }, Errors.invalidAckWait],
-      [{ maxInFlight: 0, startPosition: 9, subject: "a..b" }, Errors.invalidMaxInflight],
-      [{ startPosition: 5, subject: "a..b", clientID: "nobody" }, Errors.invalidStart],
+      [
+        { ackWaitInSecs: -5, maxInFlight: 0, startPosition: 9 as StartPosition },
+        Errors.invalidAckWait,
+      ],
+      [
+        { maxInFlight: 0, startPosition: 9 as StartPosition, subject: "a..b" },
+        Errors.invalidMaxInflight,
+      ],
+      [
+        { startPosition: 5 as StartPosition, subject: "a..b", clientID: "nobody" },
+        Errors.invalidStart,
+      ],
       [{ startPosition: -1 as StartPosition, subject: "*" }, Errors.invalidStart],
       [{ subject: "a..b", clientID: "nobody" }, Errors.invalidSubject],
       [{ subject: "", clientID: "nobody" }, Errors.invalidSubject],
