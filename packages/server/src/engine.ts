@@ -31,6 +31,7 @@ import {
 } from "@stan-ts/proto";
 import { connect, createInbox, type Msg } from "nats";
 import { Recovery } from "./engine/recovery.js";
+import { serverInfoFor } from "./engine/state.js";
 import { FrameWriter } from "./frames.js";
 import type { ServerInfo } from "./store/types.js";
 
@@ -77,17 +78,7 @@ export class Engine extends Recovery {
       }
       this.info = recovered.info;
     } else {
-      const d = `${this.cfg.discoverPrefix}.${cid}`;
-      this.info = {
-        clusterId: cid,
-        discoverPrefix: d,
-        pubPrefix: `_STAN.pub.${cid}`,
-        subRequests: `_STAN.sub.${cid}`,
-        unsubRequests: `_STAN.unsub.${cid}`,
-        subCloseRequests: `_STAN.subclose.${cid}`,
-        closeRequests: `_STAN.close.${cid}`,
-        acksSubs: `_STAN.ack.${cid}`,
-      };
+      this.info = serverInfoFor(cid, this.cfg.discoverPrefix);
       this.store.init(this.info);
     }
     await this.selfCheck();

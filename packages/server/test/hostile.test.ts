@@ -13,6 +13,7 @@ import { FrameSubjectError, isFrameSubject } from "@stan-ts/core";
 import { decode, encode, MsgProtoSchema, PubAckSchema, PubMsgSchema } from "@stan-ts/proto";
 import { startNatsServer } from "@stan-ts/testing";
 import { describe, expect, it } from "vitest";
+import { serverInfoFor } from "../src/engine/state.js";
 import { startServer } from "../src/index.js";
 import type { LogFields, Logger } from "../src/logger.js";
 import { FileStore } from "../src/store/file.js";
@@ -237,16 +238,7 @@ describe("a recovered client whose heartbeat inbox cannot be a subject (embedded
         sync: false,
       });
       store.recover();
-      store.init({
-        clusterId: cid,
-        discoverPrefix: `_STAN.discover.${cid}`,
-        pubPrefix: `_STAN.pub.${cid}`,
-        subRequests: `_STAN.sub.${cid}`,
-        unsubRequests: `_STAN.unsub.${cid}`,
-        subCloseRequests: `_STAN.subclose.${cid}`,
-        closeRequests: `_STAN.close.${cid}`,
-        acksSubs: `_STAN.ack.${cid}`,
-      });
+      store.init(serverInfoFor(cid, "_STAN.discover"));
       for (const [id, hbInbox] of [
         ["spaces", "a b"],
         ["crlf", "_INBOX.x\r\nPUB y 1"],

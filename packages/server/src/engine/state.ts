@@ -63,6 +63,21 @@ export const MAX_TIMEOUT = 2_147_483_647;
  */
 export const REDELIVERY_BYTES = 8;
 
+/** The subjects of a new server (§1): `<discoverPrefix>.<cid>`, `_STAN.pub.<cid>`, ... */
+export function serverInfoFor(clusterId: string, discoverPrefix: string): ServerInfo {
+  const cid = clusterId;
+  return {
+    clusterId: cid,
+    discoverPrefix: `${discoverPrefix}.${cid}`,
+    pubPrefix: `_STAN.pub.${cid}`,
+    subRequests: `_STAN.sub.${cid}`,
+    unsubRequests: `_STAN.unsub.${cid}`,
+    subCloseRequests: `_STAN.subclose.${cid}`,
+    closeRequests: `_STAN.close.${cid}`,
+    acksSubs: `_STAN.ack.${cid}`,
+  };
+}
+
 /** The PubAck error of a message whose delivery would exceed max_payload. */
 export function tooLarge(bytes: number, maxPayload: number): string {
   return `stan: message too large to deliver: its MsgProto is ${bytes} bytes (up to ${bytes + REDELIVERY_BYTES} when redelivered), over the server's NATS max_payload of ${maxPayload}`;
