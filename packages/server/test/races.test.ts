@@ -134,15 +134,51 @@ describe("message timestamps follow the wall clock (embedded)", () => {
   });
 });
 
+/** Collects the TimeoutOverflowWarnings Node emits while `run` runs (and one tick after). */
+async function overflowWarnings(run: () => Promise<void>): Promise<string[]> {
+  const overflow: string[] = [];
+  const onWarning = (w: Error) => {
+    if (w.name === "TimeoutOverflowWarning") overflow.push(w.message);
+  };
+  process.on("warning", onWarning);
+  try {
+    await run();
+    await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+  } finally {
+    process.off("warning", onWarning);
+  }
+  return overflow;
+}
+
+const DAYS_30 = 30 * 24 * 3_600_000;
+
+describe("timers longer than setTimeout's range (embedded)", () => {
+  it("maxAge, maxInactivity and the heartbeat interval of 30 days arm no overflowing timer (Node fires those after 1 ms, so they spun)", async () => {
+    const warnings = await overflowWarnings(async () => {
+      await using stan = await streamingServer({
+        mode: "embedded",
+        maxAge: DAYS_30,
+        maxInactivity: DAYS_30,
+        hbInterval: DAYS_30,
+        hbTimeout: DAYS_30,
+      });
+      const c = await RawClient.connect(stan.url, stan.clusterId, uid("long"));
+      const ch = uid("long.");
+      const s = await c.subscribe(ch, { startPosition: StartPosition.First });
+      expect((await c.publish(ch, "kept")).error).toBe("");
+      await s.waitFor(1);
+      expect(await s.unsubscribe()).toBe(""); // arms the channel's inactivity timer
+      expect((await c.publish(uid("other."), "barrier")).error).toBe("");
+      await c.close();
+    });
+    expect(warnings).toEqual([]);
+  });
+});
+
 describe("ack timers (embedded)", () => {
   it("an ack wait beyond setTimeout's range (2^31-1 s) arms no overflowing timer (Node would fire it every 1 ms)", async () => {
     await using stan = await streamingServer({ mode: "embedded" });
-    const overflow: string[] = [];
-    const onWarning = (w: Error) => {
-      if (w.name === "TimeoutOverflowWarning") overflow.push(w.message);
-    };
-    process.on("warning", onWarning);
-    try {
+    const warnings = await overflowWarnings(async () => {
       const c = await RawClient.connect(stan.url, stan.clusterId, uid("aw"));
       const ch = uid("ackwait.");
       const s = await c.subscribe(ch, { ackWaitInSecs: 2 ** 31 - 1 });
@@ -150,11 +186,8 @@ describe("ack timers (embedded)", () => {
       await s.waitFor(1);
       // the timer was armed with the delivery, before the PubAck went out
       expect((await c.publish(uid("other."), "barrier")).error).toBe("");
-      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
-      expect(overflow).toEqual([]);
       await c.close();
-    } finally {
-      process.off("warning", onWarning);
-    }
+    });
+    expect(warnings).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@
  */
 
 import type { ChannelStore } from "../store/types.js";
-import { type Channel, EngineState, Errors } from "./state.js";
+import { type Channel, EngineState, Errors, MAX_TIMEOUT } from "./state.js";
 
 /** Channel-name rules of §4. */
 export function isValidChannel(name: string): boolean {
@@ -75,7 +75,8 @@ export class Channels extends EngineState {
     if (ch.maxInactivity <= 0 || ch.inactivity || this.closing) return;
     if (this.hasOnlineSubs(ch) || this.channels.get(ch.name) !== ch) return;
     if (delay === ch.maxInactivity) ch.lastActivity = Math.max(ch.lastActivity, Date.now());
-    ch.inactivity = setTimeout(() => this.onInactivity(ch), delay);
+    // capped to setTimeout's range: an early fire re-arms for the rest (onInactivity)
+    ch.inactivity = setTimeout(() => this.onInactivity(ch), Math.min(delay, MAX_TIMEOUT));
   }
 
   protected onInactivity(ch: Channel): void {

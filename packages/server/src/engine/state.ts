@@ -177,10 +177,18 @@ export class EngineState {
   protected tsSub = 0;
   protected readonly log: Logger;
 
+  protected readonly cfg: EngineConfig;
+
   constructor(
-    protected readonly cfg: EngineConfig,
+    cfg: EngineConfig,
     protected readonly store: Store,
   ) {
+    // Node fires a longer timeout after 1 ms: heartbeat settings past its range are capped
+    this.cfg = {
+      ...cfg,
+      hbInterval: Math.min(cfg.hbInterval, MAX_TIMEOUT),
+      hbTimeout: Math.min(cfg.hbTimeout, MAX_TIMEOUT),
+    };
     this.log = cfg.logger;
   }
 
