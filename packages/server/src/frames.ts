@@ -10,9 +10,39 @@
  *
  * @internal
  */
-import { FrameSubjectError, FrameWriter as Frames, isAscii, isFrameSubject } from "@stan-ts/core";
+import {
+  ErrorCode,
+  FrameSubjectError,
+  FrameWriter as Frames,
+  isAscii,
+  isFrameSubject,
+  StanArgumentError,
+} from "@stan-ts/core";
 import type { NatsConnection } from "nats";
 import { encodePubAck, varintSize, writeVarint } from "./codec.js";
+
+/**
+ * The longest subject (in UTF-16 units) the server publishes to on a client's word (a
+ * delivery or heartbeat inbox). nats-server closes a connection whose control line (`PUB
+ * subject reply size`) exceeds its max_control_line, 4 KB by default, and 1,024 units are at
+ * most 3 KB of UTF-8. Generated inboxes are about 30 characters.
+ */
+export const MAX_INBOX_LENGTH = 1024;
+
+/** Whether a subject a client handed the server can be published to: a frame subject, short enough. */
+export function isClientInbox(subject: string): boolean {
+  return subject.length <= MAX_INBOX_LENGTH && isFrameSubject(subject);
+}
+
+/** Thrown for a subject longer than {@link MAX_INBOX_LENGTH}: nats-server would drop the connection. */
+export class SubjectTooLongError extends StanArgumentError {
+  constructor(subject: string) {
+    super(
+      ErrorCode.InvalidArgument,
+      `invalid subject "${subject.slice(0, 40)}…" (${subject.length} characters): a subject the server publishes to must be at most ${MAX_INBOX_LENGTH} characters, or nats-server closes the connection (max_control_line)`,
+    );
+  }
+}
 
 /** Batches the PUB frames of one event-loop turn on one connection (see the module doc). */
 export class FrameWriter {
@@ -72,6 +102,7 @@ export class FrameWriter {
   /** The frame builder when a `len`-byte payload to `subject` can take the fast path. */
   private fast(subject: string, len: number): Frames | undefined {
     // nats.js writes any non-empty subject raw: whitespace or CRLF would corrupt the stream
+    if (subject.length > MAX_INBOX_LENGTH) throw new SubjectTooLongError(subject);
     if (subject.length > 0 && !isFrameSubject(subject))
       throw new FrameSubjectError("subject", subject);
     const f = this.frames;

@@ -3,7 +3,12 @@ import { decode, PubAckSchema } from "@stan-ts/proto";
 import { connect, createInbox, type Msg, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodePubAck } from "../src/codec.js";
-import { FrameWriter } from "../src/frames.js";
+import {
+  FrameWriter,
+  isClientInbox,
+  MAX_INBOX_LENGTH,
+  SubjectTooLongError,
+} from "../src/frames.js";
 import { type NatsChild, spawnNatsServer } from "../src/nats-process.js";
 import { until } from "./helpers.js";
 
@@ -21,6 +26,22 @@ describe("FrameWriter (batched PUB frames on the send connection)", () => {
   afterAll(async () => {
     await Promise.allSettled([pub?.close(), sub?.close()]);
     await nats?.stop();
+  });
+
+  it("refuses a subject nats-server would drop the connection for (over max_control_line), and the connection keeps working", async () => {
+    const w = new FrameWriter(pub);
+    const long = `_INBOX.${"x".repeat(MAX_INBOX_LENGTH)}`;
+    expect(isClientInbox(long)).toBe(false);
+    expect(isClientInbox(`_INBOX.${"x".repeat(MAX_INBOX_LENGTH - 7)}`)).toBe(true);
+    expect(() => w.publish(long, new Uint8Array(1))).toThrow(SubjectTooLongError);
+    expect(() => w.pubAck(long, "g")).toThrow(SubjectTooLongError);
+    const inbox = createInbox();
+    const got: Msg[] = [];
+    sub.subscribe(inbox, { callback: (_e, m) => got.push(m) });
+    await sub.flush();
+    w.publish(inbox, new Uint8Array([7]));
+    await until(() => got.length === 1);
+    expect(pub.isClosed()).toBe(false);
   });
 
   it("finds the nats.js internals it expects (else every call would take the slow path)", () => {

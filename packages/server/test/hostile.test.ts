@@ -179,6 +179,52 @@ async function until(cond: () => Promise<boolean>, timeout = 10_000): Promise<vo
   }
 }
 
+describe("a delivery inbox longer than nats-server's max_control_line", () => {
+  // its own server: in binary mode the official server does not recover from it
+  const f = useServer({});
+
+  it("is refused; other clients' PubAcks keep coming", async () => {
+    const ch = uid("hostile.long.");
+    const w = await RawClient.connect(f.stan.url, f.stan.clusterId, uid("w"));
+    const ws = await w.subscribe(ch);
+    const h = await RawClient.connect(f.stan.url, f.stan.clusterId, uid("h"));
+    // nats-server closes a connection whose PUB line exceeds max_control_line (4 KB)
+    const r = await h.subRequest({ subject: ch, inbox: `_INBOX.${"x".repeat(5000)}` });
+    if (f.stan.mode === "binary") {
+      // 0.25.6 accepts it; the first delivery gets its send connection closed, and the PUB
+      // left in nats.go's reconnect buffer closes it again after every reconnect: from then
+      // on no PubAck arrives, for anyone, even after the hostile client is gone
+      expect(r.error).toBe("");
+      const lost = await w.nc
+        .request(`${w.resp.pubPrefix}.${ch}`, pubMsgOf(w, ch, "lost"), { timeout: 1000 })
+        .then(
+          () => false,
+          () => true,
+        );
+      expect(lost).toBe(true);
+      await h.nc.close();
+      await w.nc.close();
+      return;
+    }
+    expect(r.error).toBe(INVALID_SUB);
+    await publishAcked(w, ch, 3, "l");
+    await ws.waitFor(3);
+    expect(texts(ws)).toEqual(["l0", "l1", "l2"]);
+    await h.close();
+    await w.close();
+  });
+});
+
+function pubMsgOf(c: RawClient, ch: string, text: string): Uint8Array {
+  return encode(PubMsgSchema, {
+    clientID: c.clientID,
+    connID: c.connID,
+    guid: `g-${text}`,
+    subject: ch,
+    data: new TextEncoder().encode(text),
+  });
+}
+
 describe("a stored message that no longer fits max_payload (embedded)", () => {
   it("is skipped with an error log after a restart on a NATS server with a smaller max_payload; later messages flow", async () => {
     const dir = mkdtempSync(join(tmpdir(), "stan-ts-big-"));

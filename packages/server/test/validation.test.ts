@@ -67,9 +67,10 @@ describe("request validation: order and error texts of 0.25.6", () => {
         pingMaxOut: 2_000_000_000,
       }),
     ).toBe("");
-    // a heartbeat inbox that cannot be a NATS subject: 0.25.6 accepts it (and its heartbeat
-    // request then breaks its connection); ours refuses it with the same text as an empty one
-    for (const hb of ["a b", "_INBOX.x\r\nPUB y 1", "_INBOX.\t"]) {
+    // a heartbeat inbox that cannot be a NATS subject (or is longer than nats-server's
+    // max_control_line allows): 0.25.6 accepts it (and its heartbeat request then breaks its
+    // connection); ours refuses it with the same text as an empty one
+    for (const hb of ["a b", "_INBOX.x\r\nPUB y 1", "_INBOX.\t", `_INBOX.${"x".repeat(5000)}`]) {
       expect(await connectError({ clientID: uid("hb"), heartbeatInbox: hb })).toBe(
         official() ? "" : Errors.invalidConnReq,
       );

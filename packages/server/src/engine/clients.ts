@@ -16,6 +16,7 @@ import {
   PingSchema,
 } from "@stan-ts/proto";
 import type { Msg } from "nats";
+import { isClientInbox, MAX_INBOX_LENGTH, SubjectTooLongError } from "../frames.js";
 import type { ClientRecord } from "../store/types.js";
 import { type Channel, type Client, EMPTY, Errors } from "./state.js";
 import { Subscriptions } from "./subscriptions.js";
@@ -46,7 +47,7 @@ export class Clients extends Subscriptions {
       this.malformed("ConnectRequest", m);
       return fail(Errors.invalidConnReq);
     }
-    if (!isFrameSubject(hbInbox)) return fail(Errors.invalidConnReq);
+    if (!isClientInbox(hbInbox)) return fail(Errors.invalidConnReq);
     if (!CLIENT_ID_RE.test(clientID)) return fail(Errors.invalidClientID);
     const old = this.clients.get(clientID);
     if (!old) {
@@ -156,6 +157,7 @@ export class Clients extends Subscriptions {
    * without a byte sent: nats.js would write it raw and break the hb connection.
    */
   protected hbRequest(inbox: string, timeout: number): Promise<Msg> {
+    if (inbox.length > MAX_INBOX_LENGTH) return Promise.reject(new SubjectTooLongError(inbox));
     if (!isFrameSubject(inbox)) {
       return Promise.reject(new FrameSubjectError("heartbeat inbox", inbox));
     }

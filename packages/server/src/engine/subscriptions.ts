@@ -4,7 +4,6 @@
  * @internal
  */
 
-import { isFrameSubject } from "@stan-ts/core";
 import type { SubscriptionRequest, UnsubscribeRequest } from "@stan-ts/proto";
 import {
   decode,
@@ -15,6 +14,7 @@ import {
   UnsubscribeRequestSchema,
 } from "@stan-ts/proto";
 import { createInbox, type Msg } from "nats";
+import { isClientInbox } from "../frames.js";
 import type { SubRecord } from "../store/types.js";
 import { isValidChannel } from "./channels.js";
 import { Delivery } from "./delivery.js";
@@ -148,7 +148,7 @@ export class Subscriptions extends Delivery {
       return this.subError(m.reply, Errors.durableQueueColon);
     }
     // an inbox that cannot stand in a PUB frame would crash or corrupt every delivery
-    if (!isFrameSubject(req.inbox)) return this.subError(m.reply, Errors.invalidSubReq);
+    if (!isClientInbox(req.inbox)) return this.subError(m.reply, Errors.invalidSubReq);
     const settings = {
       clientID: req.clientID,
       inbox: req.inbox,
