@@ -70,6 +70,36 @@ describe("duplicate clientID replacement is serialized with the old client's req
   });
 });
 
+describe("two connects racing for a dead client's ID", () => {
+  const f = useServer({});
+
+  for (const how of ["vanished (no responders)", "silent (heartbeats unanswered)"] as const) {
+    it(`${how}: exactly one wins, the other gets 'clientID already registered'`, async () => {
+      const id = uid("race");
+      const old = await RawClient.connect(f.stan.url, f.stan.clusterId, id, {
+        answerHb: !how.startsWith("silent"),
+      });
+      if (how.startsWith("vanished")) await old.vanish();
+      const tries = await Promise.all(
+        [0, 1, 2].map(() => RawClient.tryConnect(f.stan.url, f.stan.clusterId, id)),
+      );
+      const winners = tries.filter((t) => t.client !== undefined);
+      expect(winners).toHaveLength(1);
+      for (const t of tries) {
+        if (!t.client) expect(t.resp.error).toBe("stan: clientID already registered");
+      }
+      // the winner is the registered one
+      const w = winners[0]!.client!;
+      expect((await w.publish(uid("race."), "x")).error).toBe("");
+      for (const t of tries) {
+        if (t.client) await t.client.close();
+        else await t.nc.close();
+      }
+      await old.nc.close();
+    });
+  }
+});
+
 describe("message timestamps follow the wall clock (embedded)", () => {
   const real = Date.now.bind(Date);
   afterEach(() => {
