@@ -252,11 +252,18 @@ describe("a stored message that no longer fits max_payload (embedded)", () => {
       await using server = await startServer({ natsUrl: nats.url, store: "file", dir, logger });
       const c = await RawClient.connect(nats.url, server.clusterId, uid("sub"));
       const s = await c.subscribe(ch, { startPosition: 4 });
+      const q = await c.subscribe(ch, { startPosition: 4, qGroup: "g" });
       expect((await c.publish(ch, "after")).error).toBe("");
-      await s.waitFor(2);
-      expect(s.seqs()).toEqual([2, 3]);
-      expect(texts(s)).toEqual(["small", "after"]);
-      expect(errors).toEqual(["message too large to deliver, skipped seq=1"]);
+      for (const sub of [s, q]) {
+        await sub.waitFor(2);
+        expect(sub.seqs()).toEqual([2, 3]);
+        expect(texts(sub)).toEqual(["small", "after"]);
+      }
+      // once per subscription (plain, then the queue group's member)
+      expect(errors).toEqual([
+        "message too large to deliver, skipped seq=1",
+        "message too large to deliver, skipped seq=1",
+      ]);
       await c.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -273,6 +280,56 @@ async function freePort(): Promise<number> {
   if (addr === null || typeof addr === "string") throw new Error("no port");
   return addr.port;
 }
+
+describe("a pending message whose redelivery no longer fits max_payload (embedded)", () => {
+  it("is dropped from the pending set with an error log, so the stalled subscriber moves on", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "stan-ts-redeliver-"));
+    const errors: string[] = [];
+    const logger: Logger = {
+      trace() {},
+      debug() {},
+      info() {},
+      warn() {},
+      error: (msg: string, fields?: LogFields) => {
+        errors.push(`${msg} seq=${String(fields?.seq)} redelivery=${String(fields?.redelivery)}`);
+      },
+    };
+    try {
+      const ch = uid("big.redeliver.");
+      const data = new Uint8Array(50_000);
+      // the first delivery's size; a redelivery adds 4 bytes (redelivered, redeliveryCount 1)
+      const size = encode(MsgProtoSchema, {
+        sequence: 1n,
+        subject: ch,
+        data,
+        timestamp: BigInt(Date.now()) * 1_000_000n,
+      }).length;
+      {
+        await using nats = await startNatsServer();
+        await using server = await startServer({ natsUrl: nats.url, store: "file", dir, logger });
+        const c = await RawClient.connect(nats.url, server.clusterId, uid("pub"));
+        expect((await c.publish(ch, data)).error).toBe("");
+        await c.close();
+      }
+      // now the first delivery just fits, a redelivery does not
+      await using nats = await startNatsServer({ maxPayload: size });
+      await using server = await startServer({ natsUrl: nats.url, store: "file", dir, logger });
+      const c = await RawClient.connect(nats.url, server.clusterId, uid("sub"));
+      const s = await c.subscribe(ch, { startPosition: 4, maxInFlight: 1, ackWaitInSecs: 1 });
+      await s.waitFor(1);
+      expect(s.received[0]?.data.length).toBe(50_000);
+      // held back by maxInFlight 1 until seq 1 leaves the pending set (never acked here)
+      expect((await c.publish(ch, "next")).error).toBe("");
+      await s.waitFor(2, 10_000);
+      expect(s.seqs()).toEqual([1, 2]);
+      expect(texts(s)[1]).toBe("next");
+      expect(errors).toEqual(["message too large to deliver, skipped seq=1 redelivery=true"]);
+      await c.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe("a recovered client whose heartbeat inbox cannot be a subject (embedded)", () => {
   it("gets failing heartbeats without a byte sent: the server's hb connection is never broken", async () => {
