@@ -89,13 +89,25 @@ export class Engine extends Recovery {
     g.subscribe(`${i.discoverPrefix}.pings`, { callback: (_e, m) => this.onPing(m) });
     g.subscribe(`${i.pubPrefix}.>`, { callback: (_e, m) => this.onPublish(m) });
     g.subscribe(i.subRequests, { callback: (_e, m) => this.serial(() => this.onSubscribe(m)) });
+    // the requests that apply the acks before them start their barrier on arrival
     g.subscribe(i.unsubRequests, {
-      callback: (_e, m) => this.serial(() => this.onUnsubscribe(m, false)),
+      callback: (_e, m) => {
+        const acked = this.barrier();
+        this.serial(() => this.onUnsubscribe(m, false, acked));
+      },
     });
     g.subscribe(i.subCloseRequests, {
-      callback: (_e, m) => this.serial(() => this.onUnsubscribe(m, true)),
+      callback: (_e, m) => {
+        const acked = this.barrier();
+        this.serial(() => this.onUnsubscribe(m, true, acked));
+      },
     });
-    g.subscribe(i.closeRequests, { callback: (_e, m) => this.serial(() => this.onClose(m)) });
+    g.subscribe(i.closeRequests, {
+      callback: (_e, m) => {
+        const acked = this.barrier();
+        this.serial(() => this.onClose(m, acked));
+      },
+    });
     await Promise.all([g.flush(), this.acks.flush()]);
     for (const c of this.clients.values()) this.armHb(c, this.cfg.hbInterval);
     for (const sub of recoveredSubs) this.startRecoveredSub(sub);

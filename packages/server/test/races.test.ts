@@ -70,6 +70,39 @@ describe("duplicate clientID replacement is serialized with the old client's req
   });
 });
 
+describe("acks sent right before a close are applied before it", () => {
+  const f = useServer({});
+
+  for (const how of ["sub-close", "connection close"] as const) {
+    it(`${how}: a resumed durable gets none of the 500 messages acknowledged just before`, async () => {
+      const ch = uid("ackclose.");
+      const id = uid("ac");
+      const c = await RawClient.connect(f.stan.url, f.stan.clusterId, id);
+      await c.publishMany(ch, 500);
+      const d = await c.subscribe(ch, {
+        durableName: "d",
+        startPosition: StartPosition.First,
+        maxInFlight: 1000,
+      });
+      await d.waitFor(500);
+      for (let seq = 1; seq <= 500; seq++) d.ack(seq);
+      // no flush between: the acks (acks connection) race the close (general connection)
+      if (how === "sub-close") expect(await d.unsubscribe(true)).toBe("");
+      else expect(await c.closeRequest()).toBe("");
+      const again =
+        how === "sub-close" ? c : await RawClient.connect(f.stan.url, f.stan.clusterId, id);
+      await again.publishMany(ch, 1, "after");
+      const r = await again.subscribe(ch, { durableName: "d" });
+      await r.waitFor(1);
+      await f.barrier(again);
+      expect(r.seqs()).toEqual([501]);
+      expect(await r.unsubscribe()).toBe("");
+      await again.close();
+      if (again !== c) await c.nc.close();
+    });
+  }
+});
+
 describe("two connects racing for a dead client's ID", () => {
   const f = useServer({});
 

@@ -66,10 +66,11 @@ export class Clients extends Subscriptions {
         // The replacement is one of the serialized requests: it must not land while a
         // subscribe, unsubscribe or close of the old client is half done (a CloseRequest
         // the old client sent before would otherwise find, and close, the new client).
+        const acked = this.barrier();
         this.serial(async () => {
           try {
             if (this.closing) return;
-            await this.barrier();
+            await acked;
             const cur = this.clients.get(clientID);
             if (cur === old) {
               this.log.info("replacing client that did not answer", { clientID });
@@ -140,8 +141,9 @@ export class Clients extends Subscriptions {
         if (c.fhb === 1) this.setFailedHB(c, true);
         if (c.fhb > this.cfg.hbFailCount) {
           this.log.info("client missed heartbeats, closing it", { clientID: c.rec.id });
+          const acked = this.barrier();
           this.serial(async () => {
-            await this.barrier();
+            await acked;
             if (this.clients.get(c.rec.id) === c) this.closeClient(c);
           });
           return;
@@ -189,7 +191,8 @@ export class Clients extends Subscriptions {
     if (c.fhb > 0 && c.hbTimer) this.armHb(c, 1);
   }
 
-  protected async onClose(m: Msg): Promise<void> {
+  /** `acked`: the {@link barrier} started when the request arrived. */
+  protected async onClose(m: Msg, acked: Promise<void>): Promise<void> {
     if (this.closing) return;
     const fail = (error: string) =>
       this.reply(this.general, m.reply, encode(CloseResponseSchema, { error }));
@@ -200,7 +203,7 @@ export class Clients extends Subscriptions {
       this.malformed("CloseRequest", m);
       return fail(Errors.invalidCloseReq);
     }
-    await this.barrier();
+    await acked;
     const c = this.clients.get(clientID);
     if (!c) return fail(Errors.unknownClient);
     this.closeClient(c);

@@ -266,9 +266,17 @@ export class EngineState {
     }
   }
 
-  /** Applies every ack that reached the acks connection before now. */
-  protected async barrier(): Promise<void> {
-    if (!this.acks.isClosed()) await this.acks.flush();
+  /**
+   * Resolves once every ack that reached the acks connection before now is applied. Started
+   * when a request arrives (not when the serialized chain reaches it), so a flood of
+   * unsubscribe or close requests costs overlapping round trips, not one after the other:
+   * an ack its client sent before the request was queued for the acks connection before the
+   * request was, so a flush begun on the request's arrival covers it. Never rejects (a
+   * closing connection has nothing more to apply).
+   */
+  protected barrier(): Promise<void> {
+    if (this.acks.isClosed()) return Promise.resolve();
+    return this.acks.flush().catch(() => {});
   }
 
   /** The largest payload the `send` connection may publish (its server's max_payload). */

@@ -266,7 +266,8 @@ export class Subscriptions extends Delivery {
     else this.deliverPlain(sub);
   }
 
-  protected async onUnsubscribe(m: Msg, isClose: boolean): Promise<void> {
+  /** `acked`: the {@link barrier} started when the request arrived. */
+  protected async onUnsubscribe(m: Msg, isClose: boolean, acked: Promise<void>): Promise<void> {
     if (this.closing) return;
     let req: UnsubscribeRequest;
     try {
@@ -275,7 +276,7 @@ export class Subscriptions extends Delivery {
       this.malformed("UnsubscribeRequest", m);
       return this.subError(m.reply, Errors.invalidUnsubReq);
     }
-    await this.barrier();
+    await acked;
     const ch = this.channels.get(req.subject);
     if (!ch) return this.subError(m.reply, Errors.unknownChannel);
     const sub = ch.byAckInbox.get(req.inbox) ?? ch.byInbox.get(req.inbox);
