@@ -159,7 +159,9 @@ export class Clients extends Subscriptions {
    * without a byte sent: nats.js would write it raw and break the hb connection.
    */
   protected hbRequest(inbox: string, timeout: number): Promise<Msg> {
-    if (inbox.length > MAX_INBOX_LENGTH) return Promise.reject(new SubjectTooLongError(inbox));
+    if (inbox.length > MAX_INBOX_LENGTH) {
+      return Promise.reject(new SubjectTooLongError(inbox, `${MAX_INBOX_LENGTH} characters`));
+    }
     if (!isFrameSubject(inbox)) {
       return Promise.reject(new FrameSubjectError("heartbeat inbox", inbox));
     }
