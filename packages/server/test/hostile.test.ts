@@ -225,19 +225,25 @@ function pubMsgOf(c: RawClient, ch: string, text: string): Uint8Array {
   });
 }
 
+/** A logger that keeps its error lines as `message seq=N redelivery=B` (the skip's fields). */
+function errorLog(): { logger: Logger; errors: string[] } {
+  const errors: string[] = [];
+  const logger: Logger = {
+    trace() {},
+    debug() {},
+    info() {},
+    warn() {},
+    error: (msg: string, fields?: LogFields) => {
+      errors.push(`${msg} seq=${String(fields?.seq)} redelivery=${String(fields?.redelivery)}`);
+    },
+  };
+  return { logger, errors };
+}
+
 describe("a stored message that no longer fits max_payload (embedded)", () => {
   it("is skipped with an error log after a restart on a NATS server with a smaller max_payload; later messages flow", async () => {
     const dir = mkdtempSync(join(tmpdir(), "stan-ts-big-"));
-    const errors: string[] = [];
-    const logger: Logger = {
-      trace() {},
-      debug() {},
-      info() {},
-      warn() {},
-      error: (msg: string, fields?: LogFields) => {
-        errors.push(`${msg} seq=${String(fields?.seq)}`);
-      },
-    };
+    const { logger, errors } = errorLog();
     try {
       const ch = uid("big.restart.");
       {
@@ -261,8 +267,8 @@ describe("a stored message that no longer fits max_payload (embedded)", () => {
       }
       // once per subscription (plain, then the queue group's member)
       expect(errors).toEqual([
-        "message too large to deliver, skipped seq=1",
-        "message too large to deliver, skipped seq=1",
+        "message too large to deliver, skipped seq=1 redelivery=false",
+        "message too large to deliver, skipped seq=1 redelivery=false",
       ]);
       await c.close();
     } finally {
@@ -284,16 +290,7 @@ async function freePort(): Promise<number> {
 describe("a pending message whose redelivery no longer fits max_payload (embedded)", () => {
   it("is dropped from the pending set with an error log, so the stalled subscriber moves on", async () => {
     const dir = mkdtempSync(join(tmpdir(), "stan-ts-redeliver-"));
-    const errors: string[] = [];
-    const logger: Logger = {
-      trace() {},
-      debug() {},
-      info() {},
-      warn() {},
-      error: (msg: string, fields?: LogFields) => {
-        errors.push(`${msg} seq=${String(fields?.seq)} redelivery=${String(fields?.redelivery)}`);
-      },
-    };
+    const { logger, errors } = errorLog();
     try {
       const ch = uid("big.redeliver.");
       const data = new Uint8Array(50_000);
