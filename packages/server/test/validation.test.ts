@@ -7,6 +7,7 @@
  * 0.25.6 accepts a field ours refuses (a heartbeat inbox with whitespace), the test says so.
  */
 import {
+  CloseRequestSchema,
   type ConnectRequest,
   ConnectRequestSchema,
   ConnectResponseSchema,
@@ -36,9 +37,13 @@ describe("request validation: order and error texts of 0.25.6", () => {
       const resp = decode(ConnectResponseSchema, r.data);
       if (resp.error === "" && req.clientID) {
         // registered: close it again so the ID does not linger
-        const cl = await nc.request(resp.closeRequests, encodeClose(req.clientID), {
-          timeout: 3000,
-        });
+        const cl = await nc.request(
+          resp.closeRequests,
+          encode(CloseRequestSchema, { clientID: req.clientID }),
+          {
+            timeout: 3000,
+          },
+        );
         expect(cl.data.length).toBe(0);
       }
       return resp.error;
@@ -219,16 +224,3 @@ describe("request validation: order and error texts of 0.25.6", () => {
     await other.close();
   });
 });
-
-function encodeClose(clientID: string): Uint8Array {
-  // CloseRequest{clientID}: field 1, length-delimited
-  const id = new TextEncoder().encode(clientID);
-  const len: number[] = [];
-  let n = id.length;
-  while (n >= 0x80) {
-    len.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  len.push(n);
-  return Uint8Array.from([0x0a, ...len, ...id]);
-}
