@@ -10,9 +10,45 @@
  *
  * @internal
  */
-import { FrameSubjectError, FrameWriter as Frames, isAscii, isFrameSubject } from "@stan-ts/core";
+import {
+  ErrorCode,
+  FrameSubjectError,
+  FrameWriter as Frames,
+  isAscii,
+  isFrameSubject,
+  StanArgumentError,
+} from "@stan-ts/core";
 import type { NatsConnection } from "nats";
 import { encodePubAck, varintSize, writeVarint } from "./codec.js";
+
+/**
+ * The longest inbox (in UTF-16 units) the server accepts from a client for deliveries and
+ * heartbeats. Generated inboxes are about 30 characters; 1,024 units are at most 3 KB of
+ * UTF-8, well inside nats-server's control line (see {@link MAX_FRAME_SUBJECT_BYTES}).
+ */
+export const MAX_INBOX_LENGTH = 1024;
+
+/**
+ * The longest subject (UTF-8 bytes) the frame writer publishes to: nats-server closes a
+ * connection whose control line (`PUB <subject> <size>`) exceeds its max_control_line, 4,096
+ * bytes by default. A reply subject always fits: it arrived in a longer line.
+ */
+export const MAX_FRAME_SUBJECT_BYTES = 4096 - "PUB  \r\n".length - 10;
+
+/** Whether a subject a client handed the server can be published to: a frame subject, short enough. */
+export function isClientInbox(subject: string): boolean {
+  return subject.length <= MAX_INBOX_LENGTH && isFrameSubject(subject);
+}
+
+/** Thrown for a subject too long to publish to (nats-server would close the connection). */
+export class SubjectTooLongError extends StanArgumentError {
+  constructor(subject: string, limit: string) {
+    super(
+      ErrorCode.InvalidArgument,
+      `invalid subject "${subject.slice(0, 40)}…" (${subject.length} characters): at most ${limit}, or nats-server closes the connection (max_control_line)`,
+    );
+  }
+}
 
 /** Batches the PUB frames of one event-loop turn on one connection (see the module doc). */
 export class FrameWriter {
@@ -72,6 +108,9 @@ export class FrameWriter {
   /** The frame builder when a `len`-byte payload to `subject` can take the fast path. */
   private fast(subject: string, len: number): Frames | undefined {
     // nats.js writes any non-empty subject raw: whitespace or CRLF would corrupt the stream
+    if (subject.length > MAX_INBOX_LENGTH && Buffer.byteLength(subject) > MAX_FRAME_SUBJECT_BYTES) {
+      throw new SubjectTooLongError(subject, `${MAX_FRAME_SUBJECT_BYTES} bytes`);
+    }
     if (subject.length > 0 && !isFrameSubject(subject))
       throw new FrameSubjectError("subject", subject);
     const f = this.frames;

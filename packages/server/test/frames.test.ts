@@ -3,7 +3,13 @@ import { decode, PubAckSchema } from "@stan-ts/proto";
 import { connect, createInbox, type Msg, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodePubAck } from "../src/codec.js";
-import { FrameWriter } from "../src/frames.js";
+import {
+  FrameWriter,
+  isClientInbox,
+  MAX_FRAME_SUBJECT_BYTES,
+  MAX_INBOX_LENGTH,
+  SubjectTooLongError,
+} from "../src/frames.js";
 import { type NatsChild, spawnNatsServer } from "../src/nats-process.js";
 import { until } from "./helpers.js";
 
@@ -21,6 +27,24 @@ describe("FrameWriter (batched PUB frames on the send connection)", () => {
   afterAll(async () => {
     await Promise.allSettled([pub?.close(), sub?.close()]);
     await nats?.stop();
+  });
+
+  it("refuses a subject nats-server would drop the connection for (over max_control_line); a long one that fits still goes out", async () => {
+    const w = new FrameWriter(pub);
+    const tooLong = `_INBOX.${"x".repeat(MAX_FRAME_SUBJECT_BYTES)}`;
+    expect(() => w.publish(tooLong, new Uint8Array(1))).toThrow(SubjectTooLongError);
+    expect(() => w.pubAck(tooLong, "g")).toThrow(SubjectTooLongError);
+    // a client's inbox is held to less, a reply subject (it came in a longer line) is not
+    expect(isClientInbox(`_INBOX.${"x".repeat(MAX_INBOX_LENGTH)}`)).toBe(false);
+    expect(isClientInbox(`_INBOX.${"x".repeat(MAX_INBOX_LENGTH - 7)}`)).toBe(true);
+    const long = `_INBOX.${"y".repeat(3000)}`;
+    const got: Msg[] = [];
+    sub.subscribe(long, { callback: (_e, m) => got.push(m) });
+    await sub.flush();
+    w.publish(long, new Uint8Array([7]));
+    w.pubAck(long, "g");
+    await until(() => got.length === 2);
+    expect(pub.isClosed()).toBe(false);
   });
 
   it("finds the nats.js internals it expects (else every call would take the slow path)", () => {

@@ -10,6 +10,9 @@ import type {
   SubRecord,
 } from "./types.js";
 
+/** The longest delay setTimeout honours (2^31 - 1 ms). */
+const MAX_TIMEOUT = 2_147_483_647;
+
 /**
  * A message stored by this process run: its timestamp is kept as `ms * 1e6 + sub` ns in two
  * numbers and becomes a bigint only when read (start by time, age limit, redelivery order),
@@ -144,7 +147,9 @@ export class MemoryLog implements MessageLog {
         this.expire();
         this.armAge();
       },
-      Math.max(1, due + 1),
+      // capped to setTimeout's range (Node fires a longer one after 1 ms); an early fire
+      // expires nothing and re-arms for the rest
+      Math.min(Math.max(1, due + 1), MAX_TIMEOUT),
     );
     this.ageTimer.unref();
   }
