@@ -14,7 +14,16 @@ import {
 } from "@stan-ts/core";
 import { StartPosition } from "@stan-ts/proto";
 import type { ConnectionOptions } from "nats";
+import type { StanConnection } from "./connection.js";
 import type { Message } from "./message.js";
+
+/**
+ * What serves a {@link ConnectOptions} connection other than NATS Streaming: given the options,
+ * it returns the same {@link StanConnection} (for example `jetstream()` of `@stan-ts/jetstream`).
+ */
+export interface Backend {
+  connect(options: ConnectOptions): Promise<StanConnection>;
+}
 
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -63,6 +72,12 @@ export interface ConnectOptions extends CallOptions {
   waitForClientId?: number | undefined;
   /** Called once when the connection is lost for good (healing off, or gave up). */
   onConnectionLost?: ((error: StanConnectionError) => void) | undefined;
+  /**
+   * Another backend than NATS Streaming, e.g. `backend: jetstream()` from `@stan-ts/jetstream`:
+   * the same API on JetStream (see that package's README for the mapping).
+   * @default NATS Streaming
+   */
+  backend?: Backend | undefined;
 }
 
 /** {@link ConnectOptions} with every default filled in: the engine's settings. */
