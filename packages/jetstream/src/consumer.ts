@@ -228,6 +228,7 @@ export class JsSubscriptionCore implements SubscriptionCore {
     this.ended = true;
     try {
       await this.messages?.close().catch(() => {});
+      this.giveBack();
       const remove = this.plan.kind === "plain" || (unsubscribe && this.plan.kind !== "queue");
       if (remove) {
         const what = unsubscribe ? "unsubscribe" : "close";
@@ -242,6 +243,22 @@ export class JsSubscriptionCore implements SubscriptionCore {
       this.sink.end();
       this.onEnd(this);
     }
+  }
+
+  /**
+   * Naks what was delivered and not acked (handed out or still buffered), so that the next
+   * subscriber of a durable or a queue group gets it at once, as STAN redelivers unacked
+   * messages when a durable resumes, instead of after `ackWait`.
+   */
+  private giveBack(): void {
+    for (const m of this.unacked.values()) {
+      try {
+        m.nak();
+      } catch {
+        // the connection is gone: the server redelivers after ack_wait
+      }
+    }
+    this.unacked.clear();
   }
 
   /** Ends the subscription with `error` (connection lost, consumer deleted). */
