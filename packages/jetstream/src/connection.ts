@@ -139,7 +139,8 @@ export class JetStreamConnection implements StanConnection {
       discard: DiscardPolicy.Old,
       storage: this.backend.storage === "memory" ? StorageType.Memory : StorageType.File,
       num_replicas: this.backend.replicas,
-      duplicate_window: nanos(this.backend.duplicateWindow),
+      // JetStream refuses a duplicate window longer than max age
+      duplicate_window: nanos(Math.min(this.backend.duplicateWindow, l.maxAge || Infinity)),
       max_msgs: l.maxMsgs ?? -1,
       max_bytes: l.maxBytes ?? -1,
       max_age: l.maxAge ? nanos(l.maxAge) : 0,
