@@ -181,6 +181,9 @@ export class JsSubscriptionCore implements SubscriptionCore {
     const consumer = await js.consumers.get(this.plan.stream, this.plan.name);
     this.messages = await consumer.consume({
       max_messages: Math.min(this.plan.maxInflight, 1024),
+      // pulls expire after 5 s and the server heartbeats every 2.5 s meanwhile: a lost
+      // server or consumer leader is noticed in seconds and the pull is made again
+      expires: 5000,
       callback: (m) => this.onMessage(m),
     });
     void this.watch(this.messages);
@@ -189,7 +192,11 @@ export class JsSubscriptionCore implements SubscriptionCore {
   private async watch(messages: ConsumerMessages): Promise<void> {
     try {
       for await (const s of await messages.status()) {
-        if (s.type === ConsumerEvents.ConsumerDeleted || s.type === ConsumerEvents.StreamNotFound) {
+        const gone =
+          s.type === ConsumerEvents.ConsumerDeleted ||
+          s.type === ConsumerEvents.StreamNotFound ||
+          (s.type === ConsumerEvents.ConsumerNotFound && (await this.missing()));
+        if (gone) {
           this.fail(
             new StanSubscriptionError(
               ErrorCode.InvalidSubscription,
@@ -201,6 +208,14 @@ export class JsSubscriptionCore implements SubscriptionCore {
     } catch {
       // the iterator ended with the consumer
     }
+  }
+
+  /** True when the server says the consumer does not exist (not merely unreachable). */
+  private missing(): Promise<boolean> {
+    return this.jsm.consumers.info(this.plan.stream, this.plan.name).then(
+      () => false,
+      (err: unknown) => isNotFound(err),
+    );
   }
 
   private onMessage(m: JsMsg): void {
