@@ -1,6 +1,11 @@
 import { ErrorCode, StanConnectionError, withCancel } from "@stan-ts/core";
-import { connect as natsConnect, type NatsConnection } from "nats";
-import { type Backend, type ConnectOptions, resolveConnectOptions, type StanConnection } from "stan-ts";
+import { type NatsConnection, connect as natsConnect } from "nats";
+import {
+  type Backend,
+  type ConnectOptions,
+  resolveConnectOptions,
+  type StanConnection,
+} from "stan-ts";
 import { JetStreamConnection } from "./connection.js";
 import { StanNotSupportedError } from "./errors.js";
 import { type JetStreamBackendOptions, resolveBackendOptions } from "./options.js";

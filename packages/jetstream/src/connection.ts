@@ -33,8 +33,8 @@ import {
   resolveSubscribeOptions,
   type StanConnection,
   type Status,
-  type Subscription,
   type SubscribeOptions,
+  type Subscription,
   SubscriptionImpl,
   toBytes,
 } from "stan-ts";
@@ -298,7 +298,10 @@ export class JetStreamConnection implements StanConnection {
       if (kind === "durable") {
         for (const s of this.subs) {
           if (s.plan.stream === stream && s.plan.name === plan.name) {
-            throw new StanServerError(ErrorCode.ServerError, "stan: duplicate durable registration");
+            throw new StanServerError(
+              ErrorCode.ServerError,
+              "stan: duplicate durable registration",
+            );
           }
         }
       }
@@ -382,7 +385,9 @@ export class JetStreamConnection implements StanConnection {
     this.state = "ended";
     this.window.close(error);
     for (const s of [...this.subs]) {
-      s.fail(error ?? new StanConnectionError(ErrorCode.ConnectionClosed, Messages.connectionClosed));
+      s.fail(
+        error ?? new StanConnectionError(ErrorCode.ConnectionClosed, Messages.connectionClosed),
+      );
     }
     if (error) {
       this.emit({ type: "connection-lost", error });

@@ -8,8 +8,8 @@ import {
   ErrorCode,
   isStanError,
   Messages,
-  StanServerError,
   type StanError,
+  StanServerError,
   StanSubscriptionError,
   StanTimeoutError,
   withCancel,
@@ -249,7 +249,10 @@ export class JsSubscriptionCore implements SubscriptionCore {
         const what = unsubscribe ? "unsubscribe" : "close";
         const work = this.jsm.consumers.delete(this.plan.stream, this.plan.name).catch((err) => {
           if (isNotFound(err)) return true;
-          throw requestError(err, unsubscribe ? Messages.unsubscribeTimeout : Messages.closeTimeout);
+          throw requestError(
+            err,
+            unsubscribe ? Messages.unsubscribeTimeout : Messages.closeTimeout,
+          );
         });
         await withCancel(work, opts, what);
       }

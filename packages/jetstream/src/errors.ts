@@ -30,6 +30,7 @@ export const JsApiError = {
 /** True when a JetStream API request failed because the stream or consumer does not exist. */
 export function isNotFound(err: unknown): boolean {
   const code = apiErrorCode(err);
-  if (code !== undefined) return code === JsApiError.StreamNotFound || code === JsApiError.ConsumerNotFound;
+  if (code !== undefined)
+    return code === JsApiError.StreamNotFound || code === JsApiError.ConsumerNotFound;
   return (err as { code?: unknown } | null)?.code === "404";
 }

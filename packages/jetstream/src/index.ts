@@ -22,6 +22,6 @@
 
 export { jetstream } from "./backend.js";
 export { isNotSupported, StanNotSupportedError } from "./errors.js";
-export { consumerName, escapeName, streamName } from "./names.js";
 export type { ConsumerKind } from "./names.js";
+export { consumerName, escapeName, streamName } from "./names.js";
 export type { ChannelLimits, JetStreamBackendOptions } from "./options.js";

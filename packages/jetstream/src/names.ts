@@ -16,7 +16,10 @@ export function escapeName(text: string): string {
   let out = "";
   for (const b of utf8.encode(text)) {
     const keep =
-      (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x2d;
+      (b >= 0x30 && b <= 0x39) ||
+      (b >= 0x41 && b <= 0x5a) ||
+      (b >= 0x61 && b <= 0x7a) ||
+      b === 0x2d;
     out += keep ? String.fromCharCode(b) : `_${HEX[b >> 4]}${HEX[b & 15]}`;
   }
   if (out.length <= MAX_NAME) return out;

@@ -62,11 +62,20 @@ function checkLimits(l: ChannelLimits | undefined, where: string): ChannelLimits
   if (typeof l !== "object" || l === null) invalidArgument(`stan: ${where} must be an object`);
   for (const key of Object.keys(l)) {
     const why = UNSUPPORTED_LIMITS[key];
-    if (why) throw new StanNotSupportedError(`stan: channel limit ${key} (${where}) is not supported on JetStream: ${why}`);
+    if (why)
+      throw new StanNotSupportedError(
+        `stan: channel limit ${key} (${where}) is not supported on JetStream: ${why}`,
+      );
   }
   const num = (v: number | undefined, what: string) =>
-    v === undefined || v === 0 ? undefined : validateInt(v, `${where}.${what}`, 1, Number.MAX_SAFE_INTEGER);
-  return { maxMsgs: num(l.maxMsgs, "maxMsgs"), maxBytes: num(l.maxBytes, "maxBytes"), maxAge: num(l.maxAge, "maxAge (ms)") };
+    v === undefined || v === 0
+      ? undefined
+      : validateInt(v, `${where}.${what}`, 1, Number.MAX_SAFE_INTEGER);
+  return {
+    maxMsgs: num(l.maxMsgs, "maxMsgs"),
+    maxBytes: num(l.maxBytes, "maxBytes"),
+    maxAge: num(l.maxAge, "maxAge (ms)"),
+  };
 }
 
 /** Validates the backend's options and fills in the defaults. */

@@ -81,7 +81,9 @@ export class PublishWindow {
   }
 
   /** Rejects every waiter and every later acquire with `err` (default: connection closed). */
-  close(err: Error = new StanConnectionError(ErrorCode.ConnectionClosed, Messages.connectionClosed)): void {
+  close(
+    err: Error = new StanConnectionError(ErrorCode.ConnectionClosed, Messages.connectionClosed),
+  ): void {
     this.closedWith = err;
     for (const w of this.waiters.splice(0)) w.fail(err);
   }

@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type NatsServer, startNatsServer, streamingServer } from "@stan-ts/testing";
-import { afterAll, beforeAll } from "vitest";
 import { type ConnectOptions, connect, type StanConnection } from "stan-ts";
+import { afterAll, beforeAll } from "vitest";
 import { uniqueId } from "../../client/test/helpers.js";
 import { type JetStreamBackendOptions, jetstream } from "../src/index.js";
 

@@ -96,7 +96,9 @@ async function jetStreamReady(urls: string[], timeoutMs = 30_000): Promise<void>
 }
 
 describe("fault: JetStream cluster of 3, the stream leader killed mid-stream", () => {
-  it("every acked message is delivered to the durable (lost = 0)", { timeout: 120_000 }, async () => {
+  it("every acked message is delivered to the durable (lost = 0)", {
+    timeout: 120_000,
+  }, async () => {
     await using cluster = await startCluster();
     await jetStreamReady(cluster.urls);
     const backend = jetstream({ replicas: 3 });

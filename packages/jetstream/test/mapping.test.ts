@@ -1,10 +1,11 @@
 // Each row of the README's mapping table, checked on the JetStream server itself: what
 // streams and consumers the backend creates, with which settings, and what it refuses.
-import { connect as natsConnect, type NatsConnection } from "nats";
+
+import { startNatsServer } from "@stan-ts/testing";
+import { type NatsConnection, connect as natsConnect } from "nats";
 import { connect, ErrorCode, StanConnectionError, StanServerError } from "stan-ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { channel, iter, publishN, take, uniqueId } from "../../client/test/helpers.js";
-import { startNatsServer } from "@stan-ts/testing";
 import {
   consumerName,
   escapeName,
@@ -16,7 +17,9 @@ import {
 import { startJetStream, useTarget } from "./backends.js";
 
 const target = useTarget(() =>
-  startJetStream({ channels: { "limited.msgs": { maxMsgs: 5, maxBytes: 1 << 20, maxAge: 60_000 } } }),
+  startJetStream({
+    channels: { "limited.msgs": { maxMsgs: 5, maxBytes: 1 << 20, maxAge: 60_000 } },
+  }),
 );
 let raw: NatsConnection;
 beforeAll(async () => {
@@ -144,7 +147,10 @@ describe("subscriptions are pull consumers", () => {
       ackWait: 3000,
     });
     const jsm = await raw.jetstreamManager();
-    const c = await jsm.consumers.info(streamName(ch), consumerName("durable", sc.clientId, "cfg", undefined, ""));
+    const c = await jsm.consumers.info(
+      streamName(ch),
+      consumerName("durable", sc.clientId, "cfg", undefined, ""),
+    );
     expect(c.config.max_ack_pending).toBe(7);
     expect(c.config.ack_wait).toBe(3000 * 1_000_000);
     expect(c.config.ack_policy).toBe("explicit");

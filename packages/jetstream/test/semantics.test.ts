@@ -2,8 +2,9 @@
 // queue groups, acks and redelivery, maxInflight, pull = demand, close vs unsubscribe, the
 // publish window) run unchanged against NATS Streaming and against JetStream through
 // `backend: jetstream()`. A case that fails on one backend is a difference the README must list.
-import { describe, expect, it } from "vitest";
+
 import { ErrorCode, type Message, StanServerError, StanSubscriptionError } from "stan-ts";
+import { describe, expect, it } from "vitest";
 import { channel, iter, publishN, take, uniqueId } from "../../client/test/helpers.js";
 import { startJetStream, startStan, type Target, useTarget } from "./backends.js";
 
@@ -222,7 +223,11 @@ describe.each([
       await using sc = await target().connect();
       const ch = channel();
       await publishN(sc, ch, 3);
-      const sub = await sc.subscribe(ch, { durableName: "dur", startAt: "first", manualAcks: true });
+      const sub = await sc.subscribe(ch, {
+        durableName: "dur",
+        startAt: "first",
+        manualAcks: true,
+      });
       const got = await take(iter(sub), 2);
       for (const m of got) m.ack();
       await sub.close();
