@@ -18,6 +18,7 @@ const config = {
     "packages/proto",
     "packages/server",
     "packages/cli",
+    "packages/jetstream",
   ],
   packageOptions: {
     entryPoints: ["src/index.ts"],

@@ -22,6 +22,7 @@ import type { Message } from "./message.js";
  * it returns the same {@link StanConnection} (for example `jetstream()` of `@stan-ts/jetstream`).
  */
 export interface Backend {
+  /** Opens a connection as `connect(options)` would; `connect()` hands the call over. */
   connect(options: ConnectOptions): Promise<StanConnection>;
 }
 
@@ -93,7 +94,7 @@ export const defaultConnectOptions = {
   discoverPrefix: "_STAN.discover",
 } as const;
 
-/** Validates and merges connect options in one place. */
+/** @internal Validates and merges connect options in one place (backends use it too). */
 export function resolveConnectOptions(o: ConnectOptions): ResolvedConnectOptions {
   if (typeof o !== "object" || o === null) invalidArgument("stan: connect options missing");
   const d = defaultConnectOptions;
@@ -185,7 +186,7 @@ export const defaultSubscribeOptions = {
   maxInflight: 1024,
 } as const;
 
-/** Validates subscribe options and builds the wire parameters. */
+/** @internal Validates subscribe options and builds the wire parameters (backends use it too). */
 export function resolveSubscribeOptions(
   subject: string,
   o: SubscribeOptions = {},
