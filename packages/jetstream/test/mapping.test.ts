@@ -6,6 +6,7 @@ import { type NatsConnection, connect as natsConnect } from "nats";
 import { connect, ErrorCode, StanConnectionError, StanServerError } from "stan-ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { channel, iter, publishN, take, uniqueId } from "../../client/test/helpers.js";
+import { startConfig } from "../src/consumer.js";
 import {
   consumerName,
   escapeName,
@@ -266,5 +267,52 @@ describe("connect", () => {
     const err = await sc.publish(ch, "x").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StanServerError);
     expect((err as Error).message).toContain("streamPrefix");
+  });
+});
+
+describe("start positions are deliver policies", () => {
+  it("each STAN start position has its deliver policy", () => {
+    expect(startConfig("new-only", 9n)).toEqual({ deliver_policy: "new" });
+    expect(startConfig("last-received", 9n)).toEqual({ deliver_policy: "last" });
+    expect(startConfig("first", 9n)).toEqual({ deliver_policy: "all" });
+    expect(startConfig({ sequence: 4n }, 9n)).toEqual({
+      deliver_policy: "by_start_sequence",
+      opt_start_seq: 4,
+    });
+    // past the last: the next one, as STAN's "new only"
+    expect(startConfig({ sequence: 99 }, 9n)).toMatchObject({ opt_start_seq: 10 });
+    const at = new Date("2026-01-02T03:04:05.678Z");
+    expect(startConfig({ time: at }, 9n)).toEqual({
+      deliver_policy: "by_start_time",
+      opt_start_time: "2026-01-02T03:04:05.678Z",
+    });
+    expect(startConfig({ ago: 1000 }, 9n)).toMatchObject({ deliver_policy: "by_start_time" });
+  });
+
+  it("a start sequence past 2^53 is a typed error", () => {
+    expect(() => startConfig({ sequence: 2n ** 60n }, 2n ** 61n)).toThrow(StanNotSupportedError);
+  });
+
+  it("the consumer on the server has the policy of the subscription's start", async () => {
+    await using sc = await target().connect();
+    const ch = channel();
+    await publishN(sc, ch, 3);
+    await using _s = await sc.subscribe(ch, { durableName: "seq", startAt: { sequence: 2 } });
+    const jsm = await raw.jetstreamManager();
+    const c = await jsm.consumers.info(
+      streamName(ch),
+      consumerName("durable", sc.clientId, "seq", undefined, ""),
+    );
+    expect(c.config.deliver_policy).toBe("by_start_sequence");
+    expect(c.config.opt_start_seq).toBe(2);
+  });
+});
+
+describe("differences", () => {
+  it("JetStream keeps no client registry: a second connection with the same clientID is accepted", async () => {
+    const clientId = uniqueId("twice");
+    await using a = await target().connect({ clientId });
+    await using b = await target().connect({ clientId });
+    expect(a.isOpen && b.isOpen).toBe(true);
   });
 });
