@@ -14,3 +14,23 @@ export interface ExampleServer extends AsyncDisposable {
 export function streamingServer(): Promise<ExampleServer> {
   return harnessServer();
 }
+
+/**
+ * A nats-server with JetStream (`-js`, its store in a temporary directory) on a free loopback
+ * port, for the JetStream example; removed again on dispose.
+ */
+export async function jetStreamServer(): Promise<{ url: string } & AsyncDisposable> {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { startNatsServer } = await import("@stan-ts/testing");
+  const dir = mkdtempSync(join(tmpdir(), "stan-ts-example-js-"));
+  const nats = await startNatsServer({ args: ["-js", "-sd", dir] });
+  return {
+    url: nats.url,
+    async [Symbol.asyncDispose]() {
+      await nats.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
