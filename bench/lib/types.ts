@@ -4,7 +4,16 @@
  * The clients measured side by side. `stan-ts-batch` is stan-ts publishing with
  * `publishBatch`; `stan-raw` is the server's own ceiling (see clients/stan-raw.ts).
  */
-export type ClientName = "stan-ts" | "stan-ts-batch" | "node-nats-streaming" | "nats" | "stan-raw";
+export type ClientName =
+  | "stan-ts"
+  | "stan-ts-batch"
+  | "node-nats-streaming"
+  | "nats"
+  | "stan-raw"
+  /** stan-ts with `backend: jetstream()`, on a nats-server with JetStream. */
+  | "stan-ts-jetstream"
+  /** raw `nats` 2.x JetStream API on that server. */
+  | "nats-jetstream";
 
 /** The figures of issue 6. */
 export type FigureName = "pub128" | "pub1k" | "pub64k" | "sync" | "replay" | "e2e";
@@ -29,6 +38,8 @@ export interface Job {
   window: number;
   /** Messages per second (e2e only). */
   rate: number;
+  /** JetStream clients: the stream to replay (raw nats JetStream). */
+  stream?: string;
 }
 
 /** What a child reports. Durations are microseconds, sizes bytes. */
