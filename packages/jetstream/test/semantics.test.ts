@@ -298,19 +298,22 @@ describe.each([
       await using b = await sc.subscribe(ch, { queue });
       await publishN(sc, ch, 20);
       const seen = new Map<bigint, number>();
+      let allSeen!: () => void;
+      const everyOne = new Promise<null>((r) => {
+        allSeen = () => r(null);
+      });
       const count = async (sub: typeof a) => {
         const it1 = iter(sub);
         for (;;) {
-          const r = await Promise.race([
-            it1.next(),
-            new Promise<null>((res) => setTimeout(() => res(null), 1500)),
-          ]);
+          const r = await Promise.race([it1.next(), everyOne]);
           if (r === null || r.done) return;
           seen.set(r.value.sequence, (seen.get(r.value.sequence) ?? 0) + 1);
-          if (seen.size === 20) return;
+          if (seen.size === 20) allSeen();
         }
       };
+      const deadline = setTimeout(allSeen, 15_000); // a failsafe: the counts below then fail
       await Promise.all([count(a), count(b)]);
+      clearTimeout(deadline);
       expect(seen.size).toBe(20);
       expect([...seen.values()].every((n) => n === 1)).toBe(true);
     });
