@@ -1,11 +1,8 @@
 // The JetStream round of `pnpm bench` (issue 13 point 5): stan-ts on JetStream
 // (`backend: jetstream()`) beside raw `nats` JetStream on one nats-server -js, and beside
 // stan-ts on STAN from the main rounds: async publish, replay and sync publish latency.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { streamName } from "@stan-ts/jetstream";
-import { startNatsServer } from "@stan-ts/testing";
+import { jetStreamServer } from "@stan-ts/testing";
 import { type Spread, spread } from "./stats.js";
 import type { ClientName, FigureName, Job, Sample } from "./types.js";
 
@@ -14,17 +11,7 @@ export const JETSTREAM_FIGURES: FigureName[] = ["pub128", "replay", "sync"];
 export const JETSTREAM_CLIENTS: ClientName[] = ["stan-ts-jetstream", "nats-jetstream"];
 
 /** A nats-server with JetStream (its store in a temporary directory; streams in memory). */
-export async function startJetStreamServer(): Promise<{ url: string } & AsyncDisposable> {
-  const dir = mkdtempSync(join(tmpdir(), "stan-ts-bench-js-"));
-  const nats = await startNatsServer({ args: ["-js", "-sd", dir] });
-  return {
-    url: nats.url,
-    async [Symbol.asyncDispose]() {
-      await nats.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+export const startJetStreamServer = jetStreamServer;
 
 /** A measured JetStream run. */
 export interface JetStreamRun {
@@ -104,7 +91,8 @@ export function renderJetStream(stanRuns: JetStreamRun[], jsRuns: JetStreamRun[]
     "| figure | unit | stan-ts on STAN | stan-ts on JetStream | raw nats JetStream | stan-ts JetStream / raw |",
     "|---|---|---:|---:|---:|---:|",
   ];
-  for (const [f, label, unit, m] of rows) {
+  const ran = new Set(jsRuns.map((r) => r.figure));
+  for (const [f, label, unit, m] of rows.filter(([f]) => ran.has(f))) {
     const stan = pick(stanRuns, f, "stan-ts", m);
     const ours = pick(jsRuns, f, "stan-ts-jetstream", m);
     const raw = pick(jsRuns, f, "nats-jetstream", m);

@@ -4,7 +4,10 @@
 // `docker compose up` nats-streaming-server; NATS_STREAMING_SERVER when set: that
 // nats-streaming-server binary, started on a nats-server of the harness's; otherwise the
 // embedded one, on its own nats-server on a free loopback port, with neither Docker nor Go.
-import { streamingServer as harnessServer } from "@stan-ts/testing";
+import {
+  jetStreamServer as harnessJetStream,
+  streamingServer as harnessServer,
+} from "@stan-ts/testing";
 
 export interface ExampleServer extends AsyncDisposable {
   readonly url: string;
@@ -15,22 +18,7 @@ export function streamingServer(): Promise<ExampleServer> {
   return harnessServer();
 }
 
-/**
- * A nats-server with JetStream (`-js`, its store in a temporary directory) on a free loopback
- * port, for the JetStream example; removed again on dispose.
- */
-export async function jetStreamServer(): Promise<{ url: string } & AsyncDisposable> {
-  const { mkdtempSync, rmSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
-  const { startNatsServer } = await import("@stan-ts/testing");
-  const dir = mkdtempSync(join(tmpdir(), "stan-ts-example-js-"));
-  const nats = await startNatsServer({ args: ["-js", "-sd", dir] });
-  return {
-    url: nats.url,
-    async [Symbol.asyncDispose]() {
-      await nats.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+/** A nats-server with JetStream (`-js`) on a free loopback port, for the JetStream example. */
+export function jetStreamServer(): Promise<{ url: string } & AsyncDisposable> {
+  return harnessJetStream();
 }

@@ -1,10 +1,7 @@
 // The two backends the behaviour suite runs on: NATS Streaming (the harness's streaming
 // server: embedded, or the official binary with NATS_STREAMING_SERVER) and JetStream (Debian's
 // nats-server with -js and a file store in a temporary directory, on loopback).
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type NatsServer, startNatsServer, streamingServer } from "@stan-ts/testing";
+import { jetStreamServer, type NatsServer, streamingServer } from "@stan-ts/testing";
 import { type ConnectOptions, connect, type StanConnection } from "stan-ts";
 import { afterAll, beforeAll } from "vitest";
 import { uniqueId } from "../../client/test/helpers.js";
@@ -21,25 +18,21 @@ export interface Target extends AsyncDisposable {
 export async function startJetStream(
   backend: JetStreamBackendOptions = {},
 ): Promise<Target & { nats: NatsServer; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), "stan-ts-js-"));
-  const nats = await startNatsServer({ args: ["-js", "-sd", dir] });
+  const js = await jetStreamServer();
   return {
     name: "jetstream",
-    url: nats.url,
-    nats,
-    dir,
+    url: js.url,
+    nats: js.nats,
+    dir: js.dir,
     connect: (over = {}) =>
       connect({
         clusterId: "test-cluster",
         clientId: uniqueId(),
-        servers: nats.url,
+        servers: js.url,
         backend: jetstream(backend),
         ...over,
       }),
-    async [Symbol.asyncDispose]() {
-      await nats.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    [Symbol.asyncDispose]: () => js[Symbol.asyncDispose](),
   };
 }
 

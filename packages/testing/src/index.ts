@@ -4,6 +4,8 @@
  * @packageDocumentation
  */
 
+export type { JetStreamServer } from "./jetstream.js";
+export { jetStreamServer } from "./jetstream.js";
 export type { NatsServer, NatsServerOptions } from "./nats-server.js";
 export {
   findNatsServer,
