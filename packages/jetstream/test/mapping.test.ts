@@ -159,6 +159,25 @@ describe("subscriptions are pull consumers", () => {
     expect(c.config.deliver_subject).toBeUndefined(); // pull: the client asks for messages
   });
 
+  it("a durable that resumes takes the new maxInflight and ackWait", async () => {
+    await using sc = await target().connect();
+    const ch = channel();
+    const first = await sc.subscribe(ch, { durableName: "upd", maxInflight: 7, ackWait: 3000 });
+    await first.close();
+    await using _again = await sc.subscribe(ch, {
+      durableName: "upd",
+      maxInflight: 9,
+      ackWait: 4000,
+    });
+    const jsm = await raw.jetstreamManager();
+    const c = await jsm.consumers.info(
+      streamName(ch),
+      consumerName("durable", sc.clientId, "upd", undefined, ""),
+    );
+    expect(c.config.max_ack_pending).toBe(9);
+    expect(c.config.ack_wait).toBe(4000 * 1_000_000);
+  });
+
   it("pull = demand: with nothing acked, at most maxInflight are delivered", async () => {
     await using sc = await target().connect();
     const ch = channel();
