@@ -13,6 +13,7 @@ import {
   StanConnectionError,
   type StanError,
   StanServerError,
+  StanSubscriptionError,
   StanTimeoutError,
   validateSubject,
   withCancel,
@@ -58,6 +59,8 @@ export class JetStreamConnection implements StanConnection {
   private readonly window: PublishWindow;
   private readonly streams = new Map<string, Promise<string>>();
   private readonly subs = new Set<JsSubscriptionCore>();
+  /** Durables whose subscribe is under way (stream NUL consumer), for the duplicate check. */
+  private readonly registering = new Set<string>();
   private readonly listeners = new Set<(s: Status | undefined) => void>();
   private state: "open" | "closing" | "ended" = "open";
   private closing: Promise<void> | undefined;
@@ -205,10 +208,12 @@ export class JetStreamConnection implements StanConnection {
     validateSubject(subject);
     const bytes = toBytes(data);
     const max = this.natsConn.info?.max_payload;
-    if (max !== undefined && bytes.length > max) {
+    // the headers travel in the same NATS message: NATS/1.0, Nats-Msg-Id, Nats-Expected-Stream
+    const headers = 12 + 37 + 24 + streamName(subject, this.backend.streamPrefix).length;
+    if (max !== undefined && bytes.length + headers > max) {
       throw new StanArgumentError(
         ErrorCode.MaxPayloadExceeded,
-        `stan: message of ${bytes.length} bytes exceeds the server's max_payload of ${max} bytes`,
+        `stan: message of ${bytes.length} bytes (+ ${headers} bytes of JetStream headers) exceeds the server's max_payload of ${max} bytes`,
       );
     }
     return bytes;
@@ -284,6 +289,11 @@ export class JetStreamConnection implements StanConnection {
       : queue
         ? "queue"
         : "plain";
+    // A subscribe the caller gave up on (signal, timeout) stops at its next step and leaves
+    // nothing live: no pulling consumer, no registered durable.
+    let abandoned = false;
+    let key: string | undefined;
+    const gaveUp = () => new StanSubscriptionError(ErrorCode.Aborted, "stan: subscribe abandoned");
     const work = (async () => {
       const stream = await this.stream(subject);
       const plan = {
@@ -295,15 +305,17 @@ export class JetStreamConnection implements StanConnection {
         ackWait: opts.ackWait ?? 30_000,
         inactiveThreshold: this.backend.inactiveThreshold,
       };
+      if (abandoned) throw gaveUp();
       if (kind === "durable") {
-        for (const s of this.subs) {
-          if (s.plan.stream === stream && s.plan.name === plan.name) {
-            throw new StanServerError(
-              ErrorCode.ServerError,
-              "stan: duplicate durable registration",
-            );
-          }
+        key = `${stream}\0${plan.name}`;
+        const live = [...this.subs].some(
+          (s) => s.plan.stream === stream && s.plan.name === plan.name,
+        );
+        if (live || this.registering.has(key)) {
+          key = undefined;
+          throw new StanServerError(ErrorCode.ServerError, "stan: duplicate durable registration");
         }
+        this.registering.add(key);
       }
       const start = async () => {
         const startAt = opts.startAt ?? "new-only";
@@ -317,6 +329,13 @@ export class JetStreamConnection implements StanConnection {
         await ensureConsumer(this.jsm, plan, start);
       } catch (err) {
         throw requestError(err, Messages.subscribeTimeout);
+      } finally {
+        // once abandoned, the key was released then (and may be another subscribe's by now)
+        if (key && !abandoned) this.registering.delete(key);
+      }
+      if (abandoned) {
+        if (kind === "plain") await this.jsm.consumers.delete(stream, plan.name).catch(() => {});
+        throw gaveUp();
       }
       const sub = new SubscriptionImpl(subject, queue, durableName, !!opts.manualAcks);
       const core = new JsSubscriptionCore(plan, this.jsm, sub, (c) => this.subs.delete(c));
@@ -328,9 +347,17 @@ export class JetStreamConnection implements StanConnection {
         core.fail(requestError(err, Messages.subscribeTimeout));
         throw requestError(err, Messages.subscribeTimeout);
       }
+      if (abandoned) {
+        await sub.close().catch(() => {});
+        throw gaveUp();
+      }
       return sub;
     })();
-    const sub = await withCancel(work, opts, "subscribe");
+    work.catch(() => {}); // after a lost race no one awaits it
+    const sub = await withCancel(work, opts, "subscribe", () => {
+      abandoned = true;
+      if (key) this.registering.delete(key);
+    });
     if (opts.callback) {
       sub.runCallback(
         { callback: opts.callback, concurrency: opts.concurrency ?? 1, onError: opts.onError },

@@ -138,6 +138,29 @@ describe("publish", () => {
   });
 });
 
+describe("limits of a message", () => {
+  it("a payload that does not fit max_payload with its headers is refused before sending", async () => {
+    await using sc = await target().connect();
+    const max = (sc.nc as unknown as NatsConnection).info?.max_payload ?? 0;
+    const err = await sc.publish(channel(), new Uint8Array(max)).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe(ErrorCode.MaxPayloadExceeded);
+    expect((err as Error).message).toContain("JetStream headers");
+  });
+
+  it("an aborted subscribe leaves no consumer behind", async () => {
+    await using sc = await target().connect();
+    const ch = channel();
+    await sc.publish(ch, "x"); // the stream exists
+    const ac = new AbortController();
+    const pending = sc.subscribe(ch, { durableName: "abandoned", signal: ac.signal });
+    ac.abort();
+    await expect(pending).rejects.toMatchObject({ code: ErrorCode.Aborted });
+    // the same durable can be made again: nothing of the abandoned one stays live
+    await using again = await sc.subscribe(ch, { durableName: "abandoned", startAt: "first" });
+    expect((await take(iter(again), 1))[0]?.string()).toBe("x");
+  });
+});
+
 describe("subscriptions are pull consumers", () => {
   it("maxInflight is max_ack_pending, ackWait is ack_wait, acks explicit", async () => {
     await using sc = await target().connect();
