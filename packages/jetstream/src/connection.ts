@@ -338,15 +338,12 @@ export class JetStreamConnection implements StanConnection {
         throw gaveUp();
       }
       const sub = new SubscriptionImpl(subject, queue, durableName, !!opts.manualAcks);
-      const core = new JsSubscriptionCore(plan, this.jsm, sub, (c) => this.subs.delete(c));
+      const core = new JsSubscriptionCore(plan, this.natsConn, this.jsm, sub, (c) =>
+        this.subs.delete(c),
+      );
       sub.core = core;
       this.subs.add(core);
-      try {
-        await core.start(this.js);
-      } catch (err) {
-        core.fail(requestError(err, Messages.subscribeTimeout));
-        throw requestError(err, Messages.subscribeTimeout);
-      }
+      core.start();
       if (abandoned) {
         await sub.close().catch(() => {});
         throw gaveUp();
@@ -401,6 +398,7 @@ export class JetStreamConnection implements StanConnection {
       } else if (s.type === "reconnecting") {
         this.emit({ type: "reconnecting", attempt: ++attempt, delay: 0 });
       } else if (s.type === "reconnect") {
+        for (const sub of this.subs) sub.renew();
         this.emit({ type: "reconnected", attempts: attempt });
         attempt = 0;
       }

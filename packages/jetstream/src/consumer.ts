@@ -1,7 +1,8 @@
 // A subscription on JetStream: a pull consumer feeding the client's own subscription iterator
 // (stan-ts's SubscriptionImpl), so the async-iterator, manual-ack and auto-ack semantics are
 // the very code the STAN backend runs. This file is the other half: consumer creation by kind,
-// delivery (stream sequence and exact timestamp from the ack subject), acks and the end.
+// delivery (stream sequence and exact timestamp from the ack subject), acks and the end; the
+// pull requests themselves are puller.ts's.
 import {
   type CallOptions,
   type DecodedMsg,
@@ -17,18 +18,17 @@ import {
 import {
   AckPolicy,
   type ConsumerConfig,
-  ConsumerEvents,
-  type ConsumerMessages,
   DeliverPolicy,
-  type JetStreamClient,
   type JetStreamManager,
-  type JsMsg,
+  type Msg,
+  type NatsConnection,
   nanos,
   ReplayPolicy,
 } from "nats";
 import type { StartAt, SubscriptionCore } from "stan-ts";
 import { isNotFound, StanNotSupportedError } from "./errors.js";
 import type { ConsumerKind } from "./names.js";
+import { Puller } from "./puller.js";
 
 /** What the subscription feeds (stan-ts's SubscriptionImpl). */
 export interface Sink {
@@ -126,26 +126,20 @@ export async function ensureConsumer(
 
 /**
  * Reads the stream sequence, delivery count and exact nanosecond timestamp from the ack
- * subject (`$JS.ACK.[<domain>.<hash>.]<stream>.<consumer>.<count>.<sseq>.<dseq>.<ts>.<pending>`);
- * nats 2.x's `info` parses them into numbers, which lose nanoseconds past 2^53.
+ * subject (`$JS.ACK.[<domain>.<hash>.]<stream>.<consumer>.<count>.<sseq>.<dseq>.<ts>.<pending>`),
+ * exact past 2^53 where nats 2.x's `info` parses numbers.
  */
-export function decodeJsMsg(m: JsMsg, channel: string): DecodedMsg {
-  const reply = (m as JsMsg & { reply?: string }).reply ?? "";
-  const t = reply.split(".");
+export function decodeJsMsg(m: Pick<Msg, "reply" | "data">, channel: string): DecodedMsg {
+  const t = (m.reply ?? "").split(".");
   const at = t.length === 9 ? 4 : 6;
-  let count: number;
-  let sequence: bigint;
-  let timestamp: bigint;
+  const count = Number(t[at]);
+  let sequence = 0n;
+  let timestamp = 0n;
   try {
-    count = Number(t[at]);
     sequence = BigInt(t[at + 1] as string);
     timestamp = BigInt(t[at + 3] as string);
-    if (!Number.isInteger(count)) throw new Error("no delivery count");
   } catch {
-    const info = m.info;
-    count = info.deliveryCount;
-    sequence = BigInt(info.streamSequence);
-    timestamp = BigInt(info.timestampNanos);
+    // not an ack subject: sequence 0 is refused by the caller
   }
   return {
     sequence,
@@ -154,7 +148,7 @@ export function decodeJsMsg(m: JsMsg, channel: string): DecodedMsg {
     data: m.data,
     timestamp,
     redelivered: count > 1,
-    redeliveryCount: count - 1,
+    redeliveryCount: Number.isInteger(count) && count > 0 ? count - 1 : 0,
   };
 }
 
@@ -162,51 +156,56 @@ function invalid(): StanSubscriptionError {
   return new StanSubscriptionError(ErrorCode.InvalidSubscription, Messages.invalidSubscription);
 }
 
+const ACK = new TextEncoder().encode("+ACK");
+const NAK = new TextEncoder().encode("-NAK");
+
 /** One live subscription's JetStream side: the `core` of stan-ts's SubscriptionImpl. */
 export class JsSubscriptionCore implements SubscriptionCore {
-  /** Delivered and not yet acked, by stream sequence (at most max_ack_pending of them). */
-  private readonly unacked = new Map<bigint, JsMsg>();
-  private messages: ConsumerMessages | undefined;
+  /** Delivered and not yet acked: ack subjects by stream sequence (at most max_ack_pending). */
+  private readonly unacked = new Map<bigint, string>();
+  private puller: Puller | undefined;
+  /** No more acks or deliveries to the application (closing, closed or failed). */
   private ended = false;
+  /** Fully over: what still arrives is not even recorded. */
+  private over = false;
 
   constructor(
     readonly plan: ConsumerPlan,
+    private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
     private readonly sink: Sink,
     private readonly onEnd: (core: JsSubscriptionCore) => void,
   ) {}
 
-  /** Starts pulling: the server sends at most `maxInflight` unacked messages. */
-  async start(js: JetStreamClient): Promise<void> {
-    const consumer = await js.consumers.get(this.plan.stream, this.plan.name);
-    this.messages = await consumer.consume({
-      max_messages: Math.min(this.plan.maxInflight, 1024),
-      // pulls expire after 5 s and the server heartbeats every 2.5 s meanwhile: a lost
-      // server or consumer leader is noticed in seconds and the pull is made again
-      expires: 5000,
-      callback: (m) => this.onMessage(m),
-    });
-    void this.watch(this.messages);
+  /** Starts pulling: batches of at most `maxInflight`, the server holding back past it. */
+  start(): void {
+    this.puller = new Puller(
+      this.nc,
+      this.plan.stream,
+      this.plan.name,
+      Math.min(this.plan.maxInflight, 1024),
+      (m) => this.onMessage(m),
+      (s) => void this.onStatus(s),
+    );
+    this.puller.start();
   }
 
-  private async watch(messages: ConsumerMessages): Promise<void> {
-    try {
-      for await (const s of await messages.status()) {
-        const gone =
-          s.type === ConsumerEvents.ConsumerDeleted ||
-          s.type === ConsumerEvents.StreamNotFound ||
-          (s.type === ConsumerEvents.ConsumerNotFound && (await this.missing()));
-        if (gone) {
-          this.fail(
-            new StanSubscriptionError(
-              ErrorCode.InvalidSubscription,
-              `stan: subscription on "${this.plan.channel}" ended: its JetStream consumer ${this.plan.name} was deleted (${s.type})`,
-            ),
-          );
-        }
-      }
-    } catch {
-      // the iterator ended with the consumer
+  /** After a NATS reconnect: ask again (the request may have died with the old server). */
+  renew(): void {
+    this.puller?.renew();
+  }
+
+  private async onStatus(s: { code: number; description: string }): Promise<void> {
+    if (this.ended) return;
+    const deleted = s.code === 409 && /consumer (is )?deleted/i.test(s.description);
+    // no responders: the consumer may be gone, or its leader not elected yet
+    if (deleted || (s.code === 503 && (await this.missing()))) {
+      this.fail(
+        new StanSubscriptionError(
+          ErrorCode.InvalidSubscription,
+          `stan: subscription on "${this.plan.channel}" ended: its JetStream consumer ${this.plan.name} was deleted`,
+        ),
+      );
     }
   }
 
@@ -218,19 +217,20 @@ export class JsSubscriptionCore implements SubscriptionCore {
     );
   }
 
-  private onMessage(m: JsMsg): void {
-    if (this.ended) return;
+  private onMessage(m: Msg): void {
+    if (this.over) return;
     const decoded = decodeJsMsg(m, this.plan.channel);
-    this.unacked.set(decoded.sequence, m);
-    this.sink.deliver(decoded);
+    if (decoded.sequence === 0n) return;
+    this.unacked.set(decoded.sequence, m.reply as string);
+    if (!this.ended) this.sink.deliver(decoded);
   }
 
   ack(sequence: bigint): void {
     if (this.ended) throw invalid();
-    const m = this.unacked.get(sequence);
-    if (!m) return;
+    const reply = this.unacked.get(sequence);
+    if (reply === undefined) return;
     this.unacked.delete(sequence);
-    m.ack();
+    this.nc.publish(reply, ACK);
   }
 
   /**
@@ -241,10 +241,12 @@ export class JsSubscriptionCore implements SubscriptionCore {
   async end(unsubscribe: boolean, opts?: CallOptions): Promise<void> {
     if (this.ended) throw invalid();
     this.ended = true;
+    const remove = this.plan.kind === "plain" || (unsubscribe && this.plan.kind !== "queue");
     try {
-      await this.messages?.close().catch(() => {});
-      this.giveBack();
-      const remove = this.plan.kind === "plain" || (unsubscribe && this.plan.kind !== "queue");
+      // A kept consumer: wait for our pull request to end, so nothing more goes to it.
+      await this.puller?.stop(!remove);
+      this.over = true;
+      if (!remove) this.giveBack();
       if (remove) {
         const what = unsubscribe ? "unsubscribe" : "close";
         const work = this.jsm.consumers.delete(this.plan.stream, this.plan.name).catch((err) => {
@@ -257,6 +259,7 @@ export class JsSubscriptionCore implements SubscriptionCore {
         await withCancel(work, opts, what);
       }
     } finally {
+      this.over = true;
       this.unacked.clear();
       this.sink.end();
       this.onEnd(this);
@@ -269,9 +272,9 @@ export class JsSubscriptionCore implements SubscriptionCore {
    * messages when a durable resumes, instead of after `ackWait`.
    */
   private giveBack(): void {
-    for (const m of this.unacked.values()) {
+    for (const reply of this.unacked.values()) {
       try {
-        m.nak();
+        this.nc.publish(reply, NAK);
       } catch {
         // the connection is gone: the server redelivers after ack_wait
       }
@@ -283,7 +286,8 @@ export class JsSubscriptionCore implements SubscriptionCore {
   fail(error: StanError): void {
     if (this.ended) return;
     this.ended = true;
-    void this.messages?.close().catch(() => {});
+    this.over = true;
+    void this.puller?.stop(false);
     this.unacked.clear();
     this.sink.end(error);
     this.onEnd(this);
