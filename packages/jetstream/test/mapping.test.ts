@@ -162,6 +162,23 @@ describe("limits of a message", () => {
 });
 
 describe("subscriptions are pull consumers", () => {
+  it("a durable subscription goes on across a restart of the server", async () => {
+    await using t = await startJetStream();
+    await using sc = await t.connect({ natsOptions: { reconnectTimeWait: 50 } });
+    const ch = channel();
+    await sc.publish(ch, "before");
+    await using sub = await sc.subscribe(ch, { durableName: "lives", startAt: "first" });
+    const it1 = iter(sub);
+    expect((await take(it1, 1))[0]?.string()).toBe("before");
+    const reconnected = (async () => {
+      for await (const s of sc.status()) if (s.type === "reconnected") return;
+    })();
+    await t.nats.restart();
+    await reconnected;
+    await sc.publish(ch, "after");
+    expect((await take(it1, 1))[0]?.string()).toBe("after");
+  });
+
   it("maxInflight is max_ack_pending, ackWait is ack_wait, acks explicit", async () => {
     await using sc = await target().connect();
     const ch = channel();
