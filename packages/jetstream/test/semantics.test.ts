@@ -191,10 +191,14 @@ describe.each([
       expect(sub.pending).toBeLessThanOrEqual(2);
       next?.ack();
       for (const m of got) m.ack();
-      const rest = await take(it1, 4);
-      const fresh = rest.filter((m) => !m.redelivered);
-      for (const m of rest) m.ack();
-      expect(texts(fresh).slice(0, 2)).toEqual(["m-3", "m-4"]);
+      // with room again, the next new messages come (redeliveries of m-1/m-2 may come between)
+      const fresh: Message[] = [];
+      while (fresh.length < 2) {
+        const [m] = await take(it1, 1);
+        m?.ack();
+        if (m && !m.redelivered) fresh.push(m);
+      }
+      expect(texts(fresh)).toEqual(["m-3", "m-4"]);
     });
 
     it("a callback that throws leaves the message unacked: it comes again", async () => {
