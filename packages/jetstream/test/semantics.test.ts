@@ -184,9 +184,11 @@ describe.each([
       const it1 = iter(sub);
       const got = await take(it1, 2);
       expect(texts(got)).toEqual(["m-1", "m-2"]);
-      // the next message is a redelivery of m-1 (after ackWait), not m-3: the window is full
+      // the next message is a redelivery (after ackWait), not m-3: the window is full. (Which
+      // of the two comes first is not specified: nats-server 2.9 may redeliver messages whose
+      // ackWait ends in the same tick in any order.)
       const [next] = await take(it1, 1);
-      expect(next?.string()).toBe("m-1");
+      expect(["m-1", "m-2"]).toContain(next?.string());
       expect(next?.redelivered).toBe(true);
       expect(sub.pending).toBeLessThanOrEqual(2);
       next?.ack();
