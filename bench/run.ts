@@ -16,7 +16,7 @@ import { arch, cpus, loadavg, platform, totalmem } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { streamingServer } from "@stan-ts/testing";
+import { interopTool, streamingServer } from "@stan-ts/testing";
 import { build } from "esbuild";
 import {
   type JetStreamRun,
@@ -50,6 +50,9 @@ const WINDOW = 16_384;
 /** Channels are reused across rounds; these limits keep the servers' memory bounded. */
 const SERVER_LIMITS = { maxMsgs: 100_000, maxBytes: 512 * 2 ** 20 };
 const PEERS: ClientName[] = ["stan-ts", "node-nats-streaming"];
+/** The official Go client, in the publish, sync and replay figures when interop/build.sh built it. */
+const goTool = interopTool("go");
+const GO: ClientName[] = goTool.missing ? [] : ["go"];
 /** The clients that, against a binary, also publish to the embedded server (issue 6 point 4). */
 const COMPARED: ClientName[] = ["node-nats-streaming", "stan-ts", "stan-raw"];
 
@@ -58,7 +61,7 @@ const FIGURES: Figure[] = [
     name: "pub128",
     title: "async publish 128 B",
     kind: "throughput",
-    clients: [...PEERS, "stan-ts-batch", "nats", "stan-raw"],
+    clients: [...PEERS, ...GO, "stan-ts-batch", "nats", "stan-raw"],
     count: 100_000,
     smokeCount: 2_000,
     size: 128,
@@ -69,7 +72,7 @@ const FIGURES: Figure[] = [
     name: "sync",
     title: "sync publish 128 B",
     kind: "latency",
-    clients: [...PEERS, "nats"],
+    clients: [...PEERS, ...GO, "nats"],
     count: 5_000,
     smokeCount: 200,
     size: 128,
@@ -80,7 +83,7 @@ const FIGURES: Figure[] = [
     name: "replay",
     title: "replay 128 B",
     kind: "throughput",
-    clients: [...PEERS, "stan-raw"],
+    clients: [...PEERS, ...GO, "stan-raw"],
     count: 100_000,
     smokeCount: 2_000,
     size: 128,
@@ -102,7 +105,7 @@ const FIGURES: Figure[] = [
     name: "pub1k",
     title: "async publish 1 KiB",
     kind: "throughput",
-    clients: [...PEERS, "stan-ts-batch", "nats", "stan-raw"],
+    clients: [...PEERS, ...GO, "stan-ts-batch", "nats", "stan-raw"],
     count: 100_000,
     smokeCount: 1_000,
     size: 1024,
@@ -113,7 +116,7 @@ const FIGURES: Figure[] = [
     name: "pub64k",
     title: "async publish 64 KiB",
     kind: "throughput",
-    clients: [...PEERS, "stan-ts-batch", "nats", "stan-raw"],
+    clients: [...PEERS, ...GO, "stan-ts-batch", "nats", "stan-raw"],
     count: 1_000,
     smokeCount: 100,
     size: 64 * 1024,
@@ -281,6 +284,11 @@ async function main(): Promise<void> {
   };
   log(
     `bench: ${srv.mode} server at ${srv.url} (cluster ${srv.clusterId}); ${machine.cpus} x ${machine.cpu}, Node ${machine.node}`,
+  );
+  log(
+    goTool.missing
+      ? `bench: no Go column: ${goTool.missing}`
+      : `bench: the official ${goTool.label} client too (${goTool.command})`,
   );
 
   // CPU time of the streaming server: this process when embedded, the binary's /proc entry.

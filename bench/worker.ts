@@ -14,6 +14,8 @@ async function adapter(name: ClientName): Promise<ClientAdapter> {
       return (await import("./clients/stan-ts.js")).stanTsBatch;
     case "node-nats-streaming":
       return (await import("./clients/node-nats-streaming.js")).nodeNatsStreaming;
+    case "go":
+      return (await import("./clients/go.js")).goClient;
     case "nats":
       return (await import("./clients/nats.js")).rawNats;
     case "stan-raw":

@@ -62,6 +62,8 @@ export interface Row {
   ratio: number;
   /** Median stan-ts publishBatch / median node-nats-streaming (publish figures). */
   batchRatio: number;
+  /** Median stan-ts / median official Go client (NaN where Go was not measured). */
+  goRatio: number;
   target?: Target;
   holds?: boolean;
 }
@@ -77,6 +79,7 @@ const CLIENTS: ClientName[] = [
   "stan-ts",
   "stan-ts-batch",
   "node-nats-streaming",
+  "go",
   "nats",
   "stan-raw",
 ];
@@ -131,6 +134,7 @@ export function summarize(figures: FigureInfo[], runs: RunInfo[]): Row[] {
       const b = cells["node-nats-streaming"]?.median ?? Number.NaN;
       const ratio = a / b;
       const batchRatio = (cells["stan-ts-batch"]?.median ?? Number.NaN) / b;
+      const goRatio = a / (cells.go?.median ?? Number.NaN);
       const row: Row = {
         figure: f.name,
         label: `${what}: ${name}`,
@@ -139,6 +143,7 @@ export function summarize(figures: FigureInfo[], runs: RunInfo[]): Row[] {
         cells,
         ratio,
         batchRatio,
+        goRatio,
       };
       const target = TARGETS[`${f.name}.${metric}`];
       if (target) {
@@ -192,16 +197,21 @@ export function renderMarkdown(meta: ReportMeta, rows: Row[]): string {
     `Server: ${meta.server}. Machine: ${m.cpus} x ${m.cpu}, ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}; load average ${m.loadAtStart[0]} at start, ${meta.loadAtEnd[0]} at end.`,
     `Median of ${meta.rounds} round(s) (min-max) after ${meta.warmupRounds} warm-up round(s), each client in its own process; \`${meta.command}\`, ${meta.elapsedS.toFixed(0)} s.`,
     "",
-    "| figure | unit | stan-ts | node-nats-streaming | stan-ts / nns | target | stan-ts publishBatch | batch / nns | raw nats (ceiling) | server ceiling (raw protocol) |",
-    "|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
   );
+  // the Go client's columns only when it was measured (interop/build.sh built its tool)
+  const withGo = rows.some((r) => r.cells.go !== undefined);
+  out.push(
+    `| figure | unit | stan-ts | node-nats-streaming | stan-ts / nns | target |${withGo ? " Go (stan.go) | stan-ts / Go |" : ""} stan-ts publishBatch | batch / nns | raw nats (ceiling) | server ceiling (raw protocol) |`,
+    `|---|---|---:|---:|---:|---|${withGo ? "---:|---:|" : ""}---:|---:|---:|---:|`,
+  );
+  const times = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "-");
   for (const r of rows) {
     const target = r.target
       ? `${r.target.op} ${r.target.ratio}x: ${r.holds ? "**holds**" : "**misses**"}`
       : "";
-    const ratio = Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}x` : "-";
+    const go = withGo ? ` ${cell(r.cells.go, r.unit)} | ${times(r.goRatio)} |` : "";
     out.push(
-      `| ${r.label} | ${r.unit} | ${cell(r.cells["stan-ts"], r.unit)} | ${cell(r.cells["node-nats-streaming"], r.unit)} | ${ratio} | ${target} | ${cell(r.cells["stan-ts-batch"], r.unit)} | ${Number.isFinite(r.batchRatio) ? `${r.batchRatio.toFixed(2)}x` : "-"} | ${cell(r.cells.nats, r.unit)} | ${cell(r.cells["stan-raw"], r.unit)} |`,
+      `| ${r.label} | ${r.unit} | ${cell(r.cells["stan-ts"], r.unit)} | ${cell(r.cells["node-nats-streaming"], r.unit)} | ${times(r.ratio)} | ${target} |${go} ${cell(r.cells["stan-ts-batch"], r.unit)} | ${times(r.batchRatio)} | ${cell(r.cells.nats, r.unit)} | ${cell(r.cells["stan-raw"], r.unit)} |`,
     );
   }
   const pub = rows.find((r) => r.figure === "pub128" && r.metric === "msgsPerSec");
@@ -210,12 +220,15 @@ export function renderMarkdown(meta: ReportMeta, rows: Row[]): string {
   if (nns !== undefined) {
     out.push(
       "",
-      `Streaming server's own throughput (${meta.mode}): node-nats-streaming publish->PubAck ${num(nns, "msgs/s")} msgs/s${raw !== undefined ? `; raw-protocol publisher (no client work) ${num(raw, "msgs/s")} msgs/s` : ""}. Issue 6's reference, ~67k msgs/s for node-nats-streaming against nats-streaming-server 0.25.6, was measured on another machine; ${meta.mode === "binary" ? "the comparison below runs both servers in the same rounds on this one." : "`NATS_STREAMING_SERVER=<binary> pnpm bench` runs both servers in the same rounds on this one."}`,
+      `Streaming server's own throughput (${meta.mode}): node-nats-streaming publish->PubAck ${num(nns, "msgs/s")} msgs/s${raw !== undefined ? `; raw-protocol publisher (no client work) ${num(raw, "msgs/s")} msgs/s` : ""}. The targets' reference, ~67k msgs/s for node-nats-streaming against nats-streaming-server 0.25.6, was measured on another machine; ${meta.mode === "binary" ? "the comparison below runs both servers in the same rounds on this one." : "`NATS_STREAMING_SERVER=<binary> pnpm bench` runs both servers in the same rounds on this one."}`,
     );
   }
   out.push(
     "",
     "stan-ts: `publishAsync` per message, as in the README; stan-ts publishBatch: the whole run in one `publishBatch` call (same window); the targets are judged on the first. " +
+      (withGo
+        ? "Go (stan.go): the official Go client v0.10.4 in its own process (interop/go, `PublishAsync` with the same window, `Publish`, a deliver-all subscription); its peak RSS and CPU are the Go process's (getrusage), with no JavaScript runtime in them. "
+        : "No Go column: `bash interop/build.sh` builds the official Go client's tool. ") +
       "raw nats: `nats` 2.x on the same nats-server without the streaming server (publish: no acks; sync: publish + flush round trip; e2e: core pub/sub). " +
       "Server ceiling: the streaming protocol spoken with pre-encoded messages and no client bookkeeping, so only the server limits it.",
     "",
@@ -255,7 +268,7 @@ export function renderComparison(binaryRuns: RunInfo[], embeddedRuns: RunInfo[])
   if (Number.isFinite(nb) && Number.isFinite(ne)) {
     out.push(
       "",
-      `Issue 6 point 4: node-nats-streaming publish->PubAck against the embedded server ${num(ne, "msgs/s")} msgs/s vs ${num(nb, "msgs/s")} against the binary: ${ne >= nb ? "**holds**" : "**misses**"} (${(ne / nb).toFixed(2)}x).`,
+      `Target "the embedded server serves node-nats-streaming at least as fast as the Go server": node-nats-streaming publish->PubAck against the embedded server ${num(ne, "msgs/s")} msgs/s vs ${num(nb, "msgs/s")} against the binary: ${ne >= nb ? "**holds**" : "**misses**"} (${(ne / nb).toFixed(2)}x).`,
     );
   }
   out.push("");

@@ -2,12 +2,14 @@
 
 /**
  * The clients measured side by side. `stan-ts-batch` is stan-ts publishing with
- * `publishBatch`; `stan-raw` is the server's own ceiling (see clients/stan-raw.ts).
+ * `publishBatch`; `stan-raw` is the server's own ceiling (see clients/stan-raw.ts); `go` is the
+ * official Go client, stan.go (clients/go.ts), measured when interop/build.sh has built it.
  */
 export type ClientName =
   | "stan-ts"
   | "stan-ts-batch"
   | "node-nats-streaming"
+  | "go"
   | "nats"
   | "stan-raw"
   /** stan-ts with `backend: jetstream()`, on a nats-server with JetStream. */

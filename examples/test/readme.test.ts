@@ -31,6 +31,31 @@ describe("README.md", () => {
     }
   });
 
+  it("opens with a table of contents that lists every section, in order, with working anchors", () => {
+    const sections = [...readme.matchAll(/^## (.+)$/gm)].map((m) => m[1] ?? "");
+    expect(sections[0]).toBe("Contents");
+    const contents = readme.split(/^## Contents$/m)[1]?.split(/^## /m)[0] ?? "";
+    const entries = [...contents.matchAll(/^- \[(.+)\]\(#([^)]+)\)$/gm)];
+    expect(entries.map((e) => e[1])).toEqual(sections.slice(1));
+    const anchor = (h: string) =>
+      h
+        .toLowerCase()
+        .replace(/[^\w\- ]/g, "")
+        .replace(/ /g, "-");
+    expect(entries.map((e) => e[2])).toEqual(sections.slice(1).map(anchor));
+  });
+
+  it("speaks to its readers: no project-internal words or paths outside the repository", () => {
+    for (const [pattern, what] of [
+      [/\bissue \d+/i, "an issue number"],
+      [/\bpoint \d+\b/i, "a point of an issue"],
+      [/\bseed (client|API)\b/i, "the seed client"],
+      [/\.\.\/shared|shared\/docs/, "a path outside the repository"],
+    ] as const) {
+      expect(readme, `README names ${what}`).not.toMatch(pattern);
+    }
+  });
+
   it("names only pnpm scripts that exist, and files that exist", () => {
     const builtins = new Set(["install", "add", "exec", "pack"]);
     // `pnpm run x` and `pnpm x` both name the script x (some names, like docs, need `run`)

@@ -2,10 +2,13 @@
 // from command-line flags, for stan-ts's cross-language tests and benchmarks.
 //
 // Publish: reads messages as JSON lines {"data":"<base64>"} from stdin (or
-// -count copies of -size bytes) and prints {"guid":...} per ack.
-// Subscribe: prints one JSON line per delivery
-// {"seq":N,"data":"<base64>","redelivered":bool,"subject":"..."} and exits
-// after -expect messages or -idle without deliveries.
+// -count copies of -size bytes) and prints {"published":N,"ns":T} once every
+// publish is acknowledged.
+// Subscribe: prints {"ready":true} once subscribed, then one JSON line per
+// delivery {"seq":N,"data":"<base64>","redelivered":bool,"subject":"..."}, and
+// {"done":N,"ns":T} after -expect messages, -idle without deliveries or, with
+// -stdinstop, the end of stdin.
+// Bench: one measurement of stan-ts's bench (bench/clients/go.ts), see bench.go.
 package main
 
 import (
@@ -14,6 +17,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"time"
@@ -54,8 +58,15 @@ func main() {
 	ackWait := flag.Duration("ackwait", 0, "sub: ack wait (0 = server default)")
 	maxInflight := flag.Int("inflight", 0, "sub: max in flight (0 = default)")
 	closeSub := flag.Bool("close", true, "sub: Close (keep durable) instead of Unsubscribe")
+	stdinStop := flag.Bool("stdinstop", false, "sub: also stop when stdin ends")
+	figure := flag.String("figure", "", "bench: pub|sync|replay")
+	window := flag.Int("window", 16384, "bench: publishes awaiting an ack at most, or the replay's max in flight")
 	flag.Parse()
 
+	if *mode == "bench" {
+		runBench(*url, *cluster, *client, *subject, *figure, *count, *size, *window)
+		return
+	}
 	sc, err := stan.Connect(*cluster, *client, stan.NatsURL(*url))
 	if err != nil {
 		fail("connect: %v", err)
@@ -77,7 +88,9 @@ func main() {
 			in := bufio.NewScanner(os.Stdin)
 			in.Buffer(make([]byte, 64*1024), 64*1024*1024)
 			for in.Scan() {
-				var m struct{ Data string `json:"data"` }
+				var m struct {
+					Data string `json:"data"`
+				}
 				if err := json.Unmarshal(in.Bytes(), &m); err != nil {
 					fail("stdin line: %v", err)
 				}
@@ -159,6 +172,13 @@ func main() {
 		if err != nil {
 			fail("subscribe: %v", err)
 		}
+		stop := make(chan struct{})
+		if *stdinStop {
+			go func() {
+				io.Copy(io.Discard, os.Stdin)
+				close(stop)
+			}()
+		}
 		enc.Encode(map[string]any{"ready": true})
 		out.Flush()
 		got, skipped := 0, 0
@@ -179,6 +199,8 @@ func main() {
 				out.Flush()
 			case <-time.After(*idle):
 				break loop
+			case <-stop:
+				break loop
 			}
 		}
 		elapsed := time.Since(t0)
@@ -192,6 +214,6 @@ func main() {
 		}
 		enc.Encode(map[string]any{"done": got, "ns": elapsed.Nanoseconds()})
 	default:
-		fail("-mode must be pub or sub")
+		fail("-mode must be pub, sub or bench")
 	}
 }

@@ -194,6 +194,24 @@ export async function bench(args: string[], io: CliIO): Promise<number> {
     ...base,
     clientId: `${base.clientId}-${role}${i + 1}`,
   });
+  // Live samples: on Ctrl-C the figures so far are printed from them.
+  const pubSamples: BenchSample[] = [];
+  const subSamples: BenchSample[] = [];
+  const onInterrupt = async (): Promise<number> => {
+    progress.finish();
+    const now = performance.now();
+    const partial = (samples: BenchSample[]) =>
+      samples.filter((x) => x.msgs > 0).map((x) => ({ ...x, end: x.end > 0 ? x.end : now }));
+    const published = pubSamples.reduce((n, x) => n + x.msgs, 0);
+    const received = subSamples.reduce((n, x) => n + x.msgs, 0);
+    const subPart = numSubs > 0 ? `, ${received} of ${msgs * numSubs} received` : "";
+    await write(
+      io.stderr,
+      `stan bench: interrupted: ${published} of ${msgs} messages published${subPart}; the figures so far:\n`,
+    );
+    await write(io.stdout, benchSummary(partial(pubSamples), partial(subSamples)));
+    return 130;
+  };
   try {
     // Subscribers first, so that they see every message.
     const subRuns: Array<Promise<BenchSample>> = [];
@@ -205,6 +223,7 @@ export async function bench(args: string[], io: CliIO): Promise<number> {
       subRuns.push(
         (async () => {
           const sample: BenchSample = { msgs: 0, bytes: 0, start: 0, end: 0 };
+          subSamples.push(sample);
           for await (const msg of subscription) {
             if (sample.msgs === 0) sample.start = performance.now();
             sample.msgs++;
@@ -232,7 +251,15 @@ export async function bench(args: string[], io: CliIO): Promise<number> {
     const share = (i: number) => Math.floor(msgs / numPubs) + (i < msgs % numPubs ? 1 : 0);
     const pubRuns = pubConns.map(async (sc, i): Promise<BenchSample> => {
       const n = share(i);
-      const sample: BenchSample = { msgs: n, bytes: n * size, start: performance.now(), end: 0 };
+      // Counts acknowledged messages as they come, so that an interrupted run has its figures.
+      const sample: BenchSample = { msgs: 0, bytes: 0, start: performance.now(), end: 0 };
+      pubSamples[i] = sample;
+      const counted = () => {
+        sample.msgs++;
+        sample.bytes += size;
+        progress.published++;
+        progress.tick();
+      };
       if (values.async === true) {
         let acked = 0;
         let failure: unknown;
@@ -245,8 +272,7 @@ export async function bench(args: string[], io: CliIO): Promise<number> {
           const sent = await sc.publishAsync(subject, payload);
           sent.acked.then(
             () => {
-              progress.published++;
-              progress.tick();
+              counted();
               if (++acked === n) allAcked();
             },
             (err: unknown) => {
@@ -260,32 +286,26 @@ export async function bench(args: string[], io: CliIO): Promise<number> {
       } else {
         for (let k = 0; k < n && !signal?.aborted; k++) {
           await sc.publish(subject, payload);
-          progress.published++;
-          progress.tick();
+          counted();
         }
       }
       sample.end = performance.now();
       return sample;
     });
-    const pubSamples = await Promise.all(pubRuns);
-    if (signal?.aborted) return interrupted(progress);
-    const subSamples = await waitForSubscribers(subRuns, progress, signal);
-    if (signal?.aborted) return interrupted(progress);
+    const pubDone = await Promise.all(pubRuns);
+    if (signal?.aborted) return await onInterrupt();
+    const subDone = await waitForSubscribers(subRuns, progress, signal);
+    if (signal?.aborted) return await onInterrupt();
     progress.finish();
-    await write(io.stdout, benchSummary(pubSamples, subSamples));
+    await write(io.stdout, benchSummary(pubDone, subDone));
     return 0;
   } catch (err) {
-    if (signal?.aborted) return interrupted(progress);
+    if (signal?.aborted) return await onInterrupt();
     throw err;
   } finally {
     signal?.removeEventListener("abort", stop);
     await Promise.all(conns.map((c) => c.close().catch(() => {})));
   }
-}
-
-function interrupted(progress: Progress): number {
-  progress.finish();
-  return 130;
 }
 
 /** How long subscribers may go without a message once publishing is done. */

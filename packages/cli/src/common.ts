@@ -102,6 +102,8 @@ export async function connectCli(
       signal: io.signal,
     });
   } catch (err) {
+    // a flag the SDK refuses (such as a cluster ID with a space) is a usage error: exit 2
+    if (hasErrorCode(err, ErrorCode.InvalidArgument)) throw err;
     throw explainConnectError(err, settings);
   }
 }
@@ -122,7 +124,7 @@ function explainConnectError(err: unknown, s: ConnectionSettings): CliError {
     return new CliError(
       message,
       `is a NATS server running at ${where}? Point -s/--server (or NATS_URL) at it, ` +
-        "or start one with the streaming server: stan server -p 4222",
+        "or start one with the streaming server: stan server (it listens on 4222)",
       { cause: err },
     );
   }

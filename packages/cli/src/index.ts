@@ -24,6 +24,8 @@ export {
   DEFAULT_SERVER,
 } from "./common.js";
 export { CliError, type CliIO, lines, type OutputStream, UsageError } from "./io.js";
+export { MIGRATE_HELP, migrate } from "./migrate.js";
+export { MessageDigest, streamNameFor } from "./migrate-stream.js";
 export { PUB_HELP, pub } from "./pub.js";
 export { ExitCode, HELP, run } from "./run.js";
 export { SERVER_COMMAND_HELP, server } from "./server.js";

@@ -84,6 +84,7 @@ export async function pub(args: string[], io: CliIO): Promise<number> {
     let failure: unknown;
     let printed: Promise<void> = Promise.resolve();
     let lineNo = 0;
+    let badLine: { lineNo: number; problem: string } | undefined;
     try {
       for await (const line of untilAborted(lines(io.stdin ?? noInput()), signal)) {
         lineNo++;
@@ -92,10 +93,7 @@ export async function pub(args: string[], io: CliIO): Promise<number> {
           if (line.trim() === "") continue;
           const problem = checkJson(line);
           if (problem !== undefined) {
-            failure = new CliError(
-              `stdin line ${lineNo} is not valid JSON: ${problem}`,
-              `the lines before it were published (${count} acknowledged so far); fix the line and publish from there`,
-            );
+            badLine = { lineNo, problem };
             break;
           }
         }
@@ -113,6 +111,13 @@ export async function pub(args: string[], io: CliIO): Promise<number> {
       }
     } finally {
       await printed;
+    }
+    // Reported once the acks of the lines before it have settled, so that the count is final.
+    if (badLine !== undefined && failure === undefined) {
+      failure = new CliError(
+        `stdin line ${badLine.lineNo} is not valid JSON: ${badLine.problem}`,
+        `the lines before it were published (${count} acknowledged); fix the line and publish from there`,
+      );
     }
     if (quiet) await write(io.stdout, `${count}\n`);
     if (failure !== undefined) throw failure;

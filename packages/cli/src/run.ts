@@ -7,6 +7,7 @@ import { ErrorCode, hasErrorCode, isStanError } from "stan-ts";
 import { bench } from "./bench.js";
 import { CONNECTION_HELP } from "./common.js";
 import { CliError, type CliIO, UsageError, write } from "./io.js";
+import { migrate } from "./migrate.js";
 import { pub } from "./pub.js";
 import { server } from "./server.js";
 import { sub } from "./sub.js";
@@ -34,6 +35,7 @@ Commands:
   sub <subject>             Print a channel's messages (start positions, durables, queues)
   bench                     Benchmark publishers and subscribers
   server                    Run the embedded NATS Streaming server
+  migrate --channel <name>  Copy a channel into a JetStream stream (resumable), then verify it
 
 Global options:
   -h, --help                Show this help (or a command's: stan <command> --help)
@@ -49,7 +51,14 @@ exit 0 on Ctrl-C: it is how they are stopped).
 
 type Command = (args: string[], io: CliIO) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { pub, sub, bench, server };
+/** Every command by name; a new one is one entry here and one line in {@link HELP}. */
+const COMMANDS: Record<string, Command> = { pub, sub, bench, server, migrate };
+
+/** "pub, sub, bench, server or migrate", for the messages that list the commands. */
+function commandList(): string {
+  const names = Object.keys(COMMANDS);
+  return names.length > 1 ? `${names.slice(0, -1).join(", ")} or ${names.at(-1)}` : names.join("");
+}
 
 /** Global flags that take a value, so that `stan -s url pub ...` finds the command. */
 const VALUE_FLAGS = new Set(["-s", "--server", "-c", "--cluster", "--id"]);
@@ -95,11 +104,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         await write(io.stderr, HELP);
         return ExitCode.Usage;
       }
-      throw new UsageError(`missing command (pub, sub, bench or server) after ${rest.join(" ")}`);
+      throw new UsageError(`missing command (${commandList()}) after ${rest.join(" ")}`);
     }
-    const command = COMMANDS[name];
+    const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (!command) {
-      throw new UsageError(`unknown command "${name}": pub, sub, bench or server`);
+      throw new UsageError(`unknown command "${name}": ${commandList()}`);
     }
     return await command(rest, io);
   } catch (err) {
@@ -113,7 +122,8 @@ async function report(
   label: string,
   io: CliIO,
 ): Promise<number> {
-  const helpHint = name !== undefined && name in COMMANDS ? `stan ${name} --help` : "stan --help";
+  const helpHint =
+    name !== undefined && Object.hasOwn(COMMANDS, name) ? `stan ${name} --help` : "stan --help";
   if (err instanceof UsageError || hasErrorCode(err, ErrorCode.InvalidArgument)) {
     const message = (err as Error).message.replace(/^stan: /, "");
     await write(io.stderr, `${label}: ${message}\nRun "${helpHint}" for usage.\n`);

@@ -60,7 +60,7 @@ describe("stan bench", () => {
 
 describe("stan server", () => {
   test("runs the embedded server until Ctrl-C; pub and sub work against it", async () => {
-    const srv = stan(["server", "-c", "cli-cluster", "-l", "silent"]);
+    const srv = stan(["server", "-c", "cli-cluster", "-l", "silent", "-p", "0"]);
     await srv.stderr.waitFor((t) => t.includes("streaming server ready"), "the server", 20_000);
     const url = /ready on (nats:\/\/\S+)/.exec(srv.stderr.text)?.[1] ?? "";
     expect(srv.stderr.text).toContain('(cluster ID "cli-cluster")');

@@ -64,6 +64,18 @@ describe("the stan bin (spawned through tsx)", () => {
     expect(resumed.map((m) => m.sequence)).toEqual(["4", "5"]);
   });
 
+  test("a reader that goes away (`stan sub x | head -1`): exit 0, no EPIPE crash", async () => {
+    const subject = unique("pipe");
+    const sub = spawnStan(["sub", subject], env());
+    await sub.stderr.waitFor((t) => t.includes("stan: listening on"), "the subscription");
+    await publish(subject, "m1");
+    await sub.stdout.waitForLines(1);
+    sub.child.stdout?.destroy(); // what `head -1` does once it has its line
+    await publish(subject, "m2"); // the next write finds the pipe closed
+    expect(await sub.exit()).toBe(0);
+    expect(sub.stderr.text).not.toMatch(/EPIPE|Unhandled|node:events/);
+  });
+
   test("SIGINT while waiting for messages exits 0 without output", async () => {
     const sub = spawnStan(["sub", unique()], env());
     await sub.stderr.waitFor((t) => t.includes("stan: listening on"), "the subscription");

@@ -142,16 +142,28 @@ export interface Spawned {
   exit(timeoutMs?: number): Promise<number>;
 }
 
-/** Spawns `node --import tsx --conditions=@stan-ts/source src/bin.ts ...argv`. */
-export function spawnStan(argv: string[], env: Record<string, string> = {}): Spawned {
+/**
+ * Spawns `node --import tsx --conditions=@stan-ts/source src/bin.ts ...argv`. `input`, when
+ * given, is written to its stdin, which is then closed.
+ */
+export function spawnStan(
+  argv: string[],
+  env: Record<string, string | undefined> = {},
+  input?: string,
+): Spawned {
+  // An `undefined` value removes the variable (NATS_URL, for a run on the defaults).
+  const fullEnv = Object.fromEntries(
+    Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined),
+  );
   const child = spawn(
     process.execPath,
     ["--import", "tsx", "--conditions=@stan-ts/source", BIN, ...argv],
     {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
+      env: fullEnv,
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     },
   );
+  if (input !== undefined) child.stdin?.end(input);
   const stdout = new Captured();
   const stderr = new Captured();
   child.stdout?.setEncoding("utf8").on("data", (c: string) => stdout.write(c));

@@ -22,8 +22,12 @@ import {
 } from "./options.js";
 import { type Subscription, SubscriptionImpl } from "./subscription.js";
 
-/** What a publish accepts: bytes as they are, a string as UTF-8, anything else as JSON. */
-export type Payload = Uint8Array | string | unknown;
+/**
+ * What a publish accepts: bytes as they are, a string as UTF-8, and any other value (number,
+ * boolean, `null`, an object or array) as its JSON text. `undefined` is refused with a
+ * StanArgumentError: an empty message is `new Uint8Array(0)` or `""`.
+ */
+export type Payload = Uint8Array | string | number | boolean | null | object;
 
 /** Events of `sc.status()`, a tagged union. */
 export type Status =
@@ -44,8 +48,16 @@ export interface StanConnection extends AsyncDisposable {
   readonly clientId: string;
   /** The NATS connection underneath (borrowed or owned). */
   readonly nc: NatsConnectionLike;
-  /** True until closed or lost. */
+  /**
+   * True until closed or lost, a heal included: while the session heals itself
+   * ({@link StanConnection.isReconnecting}) calls are accepted and wait for it.
+   */
   readonly isOpen: boolean;
+  /**
+   * True while a lost session heals itself: from `disconnected` until `reconnected` (the
+   * subscriptions re-created) on {@link StanConnection.status}.
+   */
+  readonly isReconnecting: boolean;
   /** Publishes awaiting their ack. */
   readonly pendingPublishes: number;
   /**
@@ -57,9 +69,10 @@ export interface StanConnection extends AsyncDisposable {
    * Publishes and resolves with the message's guid once the server stored it. Waits for room
    * when `maxPubAcksInflight` publishes are unacknowledged.
    * @throws StanServerError the server refused it; StanTimeoutError no ack in `pubAckTimeout`;
-   * StanConnectionError closed or lost; StanArgumentError bad subject, data or size.
+   * StanConnectionError closed or lost; StanArgumentError bad subject, data (`undefined`, not
+   * JSON-serializable) or size.
    */
-  publish(subject: string, data?: Payload, opts?: CallOptions): Promise<string>;
+  publish(subject: string, data: Payload, opts?: CallOptions): Promise<string>;
   /**
    * Pipelined publish: resolves as soon as the message is queued for sending (after waiting for
    * room in the window) with its guid and the promise of its ack; a burst of them is written to
@@ -67,7 +80,7 @@ export interface StanConnection extends AsyncDisposable {
    * with bounded memory:
    * `for (...) { const { acked } = await sc.publishAsync(s, d); track(acked); }`
    */
-  publishAsync(subject: string, data?: Payload, opts?: CallOptions): Promise<SentPublish>;
+  publishAsync(subject: string, data: Payload, opts?: CallOptions): Promise<SentPublish>;
   /**
    * Publishes many messages to one channel and resolves once every one is stored or has
    * failed: one promise for the batch instead of one per message, the fastest way to publish
@@ -98,27 +111,34 @@ export interface StanConnection extends AsyncDisposable {
 }
 
 const utf8 = new TextEncoder();
-const EMPTY = new Uint8Array(0);
 
-/** Turns a {@link Payload} into bytes. */
-export function toBytes(data: Payload): Uint8Array {
+/**
+ * Turns a {@link Payload} into bytes; `what` names it in error messages.
+ * @throws StanArgumentError for `undefined` or a value JSON cannot encode.
+ */
+export function toBytes(data: Payload, what = "data"): Uint8Array {
   if (data instanceof Uint8Array) return data;
-  if (data === undefined) return EMPTY;
   if (typeof data === "string") return utf8.encode(data);
+  if (data === undefined) {
+    throw new StanArgumentError(
+      ErrorCode.InvalidArgument,
+      `stan: ${what} is undefined: pass a Uint8Array, a string or a JSON value (an empty message is new Uint8Array(0) or "")`,
+    );
+  }
   let json: string | undefined;
   try {
     json = JSON.stringify(data);
   } catch (err) {
     throw new StanArgumentError(
       ErrorCode.InvalidArgument,
-      `stan: data is not JSON-serializable (${(err as Error).message}): pass a Uint8Array, a string or a JSON value`,
+      `stan: ${what} is not JSON-serializable (${(err as Error).message}): pass a Uint8Array, a string or a JSON value`,
       { cause: err },
     );
   }
   if (json === undefined) {
     throw new StanArgumentError(
       ErrorCode.InvalidArgument,
-      `stan: data of type ${typeof data} is not JSON-serializable: pass a Uint8Array, a string or a JSON value`,
+      `stan: ${what} of type ${typeof data} is not JSON-serializable: pass a Uint8Array, a string or a JSON value`,
     );
   }
   return utf8.encode(json);
@@ -175,6 +195,9 @@ class StanConnectionImpl implements StanConnection {
   get isOpen(): boolean {
     return this.session.isOpen;
   }
+  get isReconnecting(): boolean {
+    return this.session.isReconnecting;
+  }
   get pendingPublishes(): number {
     return this.session.pendingPublishes;
   }
@@ -190,11 +213,11 @@ class StanConnectionImpl implements StanConnection {
     this.resolveClosed(error);
   }
 
-  publish(subject: string, data?: Payload, opts?: CallOptions): Promise<string> {
+  publish(subject: string, data: Payload, opts?: CallOptions): Promise<string> {
     return withBytes(data, (bytes) => this.session.publish(subject, bytes, opts));
   }
 
-  publishAsync(subject: string, data?: Payload, opts?: CallOptions): Promise<SentPublish> {
+  publishAsync(subject: string, data: Payload, opts?: CallOptions): Promise<SentPublish> {
     let bytes: Uint8Array;
     try {
       bytes = toBytes(data);
@@ -211,7 +234,8 @@ class StanConnectionImpl implements StanConnection {
   ): Promise<BatchOutcome> {
     const datas: Uint8Array[] = [];
     try {
-      for (const m of messages) datas.push(toBytes(m));
+      let i = 0;
+      for (const m of messages) datas.push(toBytes(m, `message ${i++} of the batch`));
     } catch (err) {
       return Promise.reject(err);
     }

@@ -32,6 +32,7 @@ export {
   StanAbortError,
   StanArgumentError,
   StanConnectionError,
+  StanDecodeError,
   StanError,
   StanProtocolError,
   StanServerError,

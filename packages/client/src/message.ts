@@ -2,7 +2,7 @@ import {
   type DecodedMsg,
   ErrorCode,
   Messages,
-  StanArgumentError,
+  StanDecodeError,
   StanSubscriptionError,
 } from "@stan-ts/core";
 
@@ -59,15 +59,17 @@ export class Message {
 
   /**
    * The payload parsed as JSON.
-   * @throws StanArgumentError when the payload is not valid JSON.
+   * @throws StanDecodeError (code DECODE_FAILED, with the message's `subject` and `sequence`)
+   * when the payload is not valid JSON.
    */
   json<T = unknown>(): T {
     try {
       return JSON.parse(this.string()) as T;
     } catch (err) {
-      throw new StanArgumentError(
-        ErrorCode.InvalidArgument,
-        `stan: message ${this.sequence} on "${this.subject}" is not valid JSON`,
+      throw new StanDecodeError(
+        this.subject,
+        this.sequence,
+        `stan: message ${this.sequence} on "${this.subject}" is not valid JSON (${(err as Error).message}): read it with msg.string() or msg.data`,
         { cause: err },
       );
     }
@@ -80,7 +82,11 @@ export class Message {
 
   /**
    * Acknowledges the message (subscriptions with `manualAcks: true`). A second call does
-   * nothing.
+   * nothing. During a heal, a durable's ack is kept and sent once its subscription is
+   * re-created (the server keeps a durable's unacknowledged messages across sessions, and a
+   * redelivery of this one is then not handed out again); a non-durable's old registration
+   * is gone with the lost session, so there is nothing left to acknowledge (it is not
+   * redelivered either).
    * @throws StanSubscriptionError `stan: cannot manually ack in auto-ack mode` on an auto-ack
    * subscription, `stan: invalid subscription` once the subscription is closed.
    */

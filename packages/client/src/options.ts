@@ -146,6 +146,18 @@ function resolveReconnect(r: ReconnectOptions | false | undefined): ReconnectOpt
  * - `{ sequence }`: from that sequence (below the first stored: the first; above the last: new only)
  * - `{ time }`: from the first message stored at or after that time (not in the future)
  * - `{ ago }`: from the first message stored in the last `ago` milliseconds
+ *
+ * After a heal (see `reconnect`), a durable resumes where the server kept it. A non-durable
+ * that has received messages resumes at the first one it has not handed out yet (or the
+ * last one received, which is then not handed out twice), and checks the server's first
+ * delivery: when the server numbers the channel anew (a memory store restarted), it starts
+ * again from that channel's first message. One that has received nothing asks for its
+ * start again: `"first"` as given, `{ time }` and `{ ago }` at the same absolute time as
+ * the first time (not a new delta), and `"new-only"`, `"last-received"` and `{ sequence }`
+ * from when the subscription was made (what the server would have sent it since), so
+ * nothing stored while it was away is skipped. Limit: a `{ sequence }` start at a message
+ * already stored whose delivery was lost with the session (an outage within the subscribe's
+ * round trip) resumes after it.
  */
 export type StartAt =
   | "new-only"
@@ -155,7 +167,11 @@ export type StartAt =
   | { time: Date }
   | { ago: number };
 
-/** Options of `sc.subscribe()`. */
+/**
+ * Options of `sc.subscribe()`. Its `signal` and `timeout` bound the subscribe call (the
+ * request, and a wait for a heal); they do not end the subscription it returns: leave the
+ * loop or call `sub.close()` for that.
+ */
 export interface SubscribeOptions extends CallOptions {
   /** Queue group: each message goes to one member of the group. */
   queue?: string | undefined;

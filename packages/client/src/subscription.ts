@@ -82,7 +82,8 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
   core: SubscriptionCore | undefined;
   readonly closed: Promise<StanError | undefined>;
   private resolveClosed!: (e: StanError | undefined) => void;
-  private buffer: Message[] = [];
+  /** Received, not yet handed out (made into Messages when handed out). */
+  private buffer: DecodedMsg[] = [];
   private head = 0;
   /** Pending next() calls, oldest first (normally at most one). */
   private waiters: Array<{
@@ -133,18 +134,26 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
       // Found through an index by sequence (a scan per redelivery was quadratic).
       const at = this.positions.get(m.sequence);
       if (at !== undefined && at - this.base >= this.head) {
-        this.buffer[at - this.base] = new Message(m, this);
+        this.buffer[at - this.base] = m;
         return;
       }
     }
-    const msg = new Message(m, this);
     const w = this.waiters.shift();
     if (w) {
-      w.resolve(this.handOut(msg));
+      w.resolve(this.handOut(new Message(m, this)));
     } else {
       this.positions.set(m.sequence, this.base + this.buffer.length);
-      this.buffer.push(msg);
+      this.buffer.push(m);
     }
+  }
+
+  rewind(): DecodedMsg[] {
+    const taken = this.buffer.slice(this.head);
+    this.buffer = [];
+    this.base += this.head + taken.length;
+    this.head = 0;
+    this.positions.clear();
+    return taken;
   }
 
   end(error?: StanError): void {
@@ -204,17 +213,17 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
       }
     }
     if (this.head < this.buffer.length) {
-      const msg = this.buffer[this.head] as Message;
-      if (this.positions.get(msg.sequence) === this.base + this.head) {
-        this.positions.delete(msg.sequence);
+      const m = this.buffer[this.head] as DecodedMsg;
+      if (this.positions.get(m.sequence) === this.base + this.head) {
+        this.positions.delete(m.sequence);
       }
-      this.buffer[this.head++] = undefined as unknown as Message;
+      this.buffer[this.head++] = undefined as unknown as DecodedMsg;
       if (this.head > 1024 && this.head * 2 > this.buffer.length) {
         this.buffer = this.buffer.slice(this.head);
         this.base += this.head;
         this.head = 0;
       }
-      return Promise.resolve(this.handOut(msg));
+      return Promise.resolve(this.handOut(new Message(m, this)));
     }
     if (this.ended) {
       if (this.endError && !this.errorThrown) {

@@ -40,6 +40,8 @@ export const ErrorCode = {
    * accepts TCP but never speaks NATS). Unlike CONNECTION_LOST, nothing was ever connected.
    */
   ConnectFailed: "CONNECT_FAILED",
+  /** A message's payload is not what the reader asked for (`msg.json()` on text that is not JSON). */
+  DecodeFailed: "DECODE_FAILED",
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -79,6 +81,24 @@ export class StanSubscriptionError extends StanError {}
 export class StanAbortError extends StanError {}
 /** Malformed data from the network. */
 export class StanProtocolError extends StanError {}
+
+/**
+ * A delivered message's payload could not be decoded as asked (`msg.json()` on a payload that
+ * is not JSON); code DECODE_FAILED, the parser's error as `cause`. The message itself is fine:
+ * acknowledge it or not as the application decides.
+ */
+export class StanDecodeError extends StanError {
+  /** The channel of the message. */
+  readonly subject: string;
+  /** The message's sequence in its channel. */
+  readonly sequence: bigint;
+
+  constructor(subject: string, sequence: bigint, message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.DecodeFailed, message, options);
+    this.subject = subject;
+    this.sequence = sequence;
+  }
+}
 
 /** True when `err` is a {@link StanError} (works across duplicate package copies). */
 export function isStanError(err: unknown): err is StanError {

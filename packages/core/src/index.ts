@@ -25,6 +25,7 @@ export {
   StanAbortError,
   StanArgumentError,
   StanConnectionError,
+  StanDecodeError,
   StanError,
   StanProtocolError,
   StanServerError,
@@ -34,6 +35,8 @@ export {
 export { FrameSubjectError, FrameWriter, isFrameSubject } from "./frames.js";
 export { createInbox, Nuid, nuid } from "./nuid.js";
 export { decodeText, isAscii, RecentText } from "./recent.js";
+export { Session } from "./session/session.js";
+export { CoreSubscription } from "./session/subscription.js";
 export type {
   BatchOutcome,
   ReconnectOptions,
@@ -42,8 +45,7 @@ export type {
   SessionOptions,
   SubscribeParams,
   SubscriptionSink,
-} from "./session.js";
-export { CoreSubscription, Session } from "./session.js";
+} from "./session/types.js";
 export type { NatsConnectionLike, NatsMsgLike, NatsSubscriptionLike } from "./transport.js";
 export { isNoResponders, isRequestTimeout, isStatusMessage } from "./transport.js";
 export {

@@ -1,14 +1,8 @@
-import {
-  decode,
-  encode,
-  StartPosition,
-  SubscriptionResponseSchema,
-  UnsubscribeRequestSchema,
-} from "@stan-ts/proto";
+import { StartPosition } from "@stan-ts/proto";
 import { describe, expect, it, vi } from "vitest";
 import { ErrorCode, Session, StanArgumentError, StanConnectionError } from "../src/index.js";
 import { FakeNats, FakeStreamingServer } from "./fake-nats.js";
-import { data, nextEvent, options, setup } from "./session-fixtures.js";
+import { data, healing, nextEvent, options, setup, subServer } from "./session-fixtures.js";
 
 describe("Session races (issue 15)", () => {
   it("item 3: a publish the NATS connection refuses rejects with a StanConnectionError and leaves nothing pending", async () => {
@@ -91,36 +85,6 @@ describe("Session races (issue 15)", () => {
     await expect(session.publish("a", data)).rejects.toBeInstanceOf(StanConnectionError);
   });
 
-  /** A subscription responder whose answers can be held; records unsubscribe/close requests. */
-  function subServer(nc: FakeNats) {
-    const state = {
-      requests: 0,
-      hold: false,
-      held: [] as Array<() => void>,
-      ended: [] as Array<{ kind: string; inbox: string }>,
-    };
-    nc.subscribe("_STAN.sub.test-cluster", {
-      callback: (_e, m) => {
-        const n = ++state.requests;
-        const answer = () => {
-          const resp = encode(SubscriptionResponseSchema, { ackInbox: `_ACK.${n}` });
-          if (m.reply) nc.publish(m.reply, resp);
-        };
-        if (state.hold) state.held.push(answer);
-        else answer();
-      },
-    });
-    for (const kind of ["unsub", "subclose"]) {
-      nc.subscribe(`_STAN.${kind}.test-cluster`, {
-        callback: (_e, m) => {
-          state.ended.push({ kind, inbox: decode(UnsubscribeRequestSchema, m.data).inbox });
-          if (m.reply) nc.publish(m.reply, encode(SubscriptionResponseSchema, {}));
-        },
-      });
-    }
-    return state;
-  }
-
   const durable = {
     subject: "a",
     durableName: "d",
@@ -129,11 +93,6 @@ describe("Session races (issue 15)", () => {
     startPosition: StartPosition.First,
   };
   const noSink = { deliver: () => {}, end: () => {} };
-  const healing = {
-    pingInterval: 50,
-    pingMaxOut: 2,
-    reconnect: { initialDelay: 10, maxDelay: 20 },
-  };
 
   it("item 7: subscribe() and unsubscribe() during a heal wait for it instead of failing", async () => {
     const { nc, server, session } = await setup(healing);

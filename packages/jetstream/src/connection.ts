@@ -63,6 +63,7 @@ export class JetStreamConnection implements StanConnection {
   private readonly registering = new Set<string>();
   private readonly listeners = new Set<(s: Status | undefined) => void>();
   private state: "open" | "closing" | "ended" = "open";
+  private disconnected = false;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -88,6 +89,10 @@ export class JetStreamConnection implements StanConnection {
   }
   get isOpen(): boolean {
     return this.state === "open";
+  }
+  /** True from a NATS disconnect until the NATS client has reconnected. */
+  get isReconnecting(): boolean {
+    return this.disconnected && this.state === "open";
   }
   get pendingPublishes(): number {
     return this.window.inflight;
@@ -152,11 +157,11 @@ export class JetStreamConnection implements StanConnection {
 
   // ------------------------------------------------------------------ publish
 
-  publish(subject: string, data?: Payload, opts?: CallOptions): Promise<string> {
+  publish(subject: string, data: Payload, opts?: CallOptions): Promise<string> {
     return this.publishAsync(subject, data, opts).then((s) => s.acked);
   }
 
-  async publishAsync(subject: string, data?: Payload, opts?: CallOptions): Promise<SentPublish> {
+  async publishAsync(subject: string, data: Payload, opts?: CallOptions): Promise<SentPublish> {
     const bytes = this.check(subject, data);
     await this.window.acquire(opts);
     const guid = nuid.next();
@@ -388,6 +393,7 @@ export class JetStreamConnection implements StanConnection {
     for await (const s of nc.status()) {
       if (this.state === "ended") break;
       if (s.type === "disconnect") {
+        this.disconnected = true;
         this.emit({
           type: "disconnected",
           error: new StanConnectionError(
@@ -398,6 +404,7 @@ export class JetStreamConnection implements StanConnection {
       } else if (s.type === "reconnecting") {
         this.emit({ type: "reconnecting", attempt: ++attempt, delay: 0 });
       } else if (s.type === "reconnect") {
+        this.disconnected = false;
         for (const sub of this.subs) sub.renew();
         this.emit({ type: "reconnected", attempts: attempt });
         attempt = 0;

@@ -26,4 +26,4 @@ export { createLogger } from "./logger.js";
 export type { NatsChild, NatsChildOptions } from "./nats-process.js";
 export { findNatsServer, spawnNatsServer as startNatsServer } from "./nats-process.js";
 export type { ServerOptions, StreamingServer } from "./server.js";
-export { crashServer, ServerOptionsError, startServer } from "./server.js";
+export { ServerOptionsError, startServer } from "./server.js";

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -26,14 +27,33 @@ export interface NatsChildOptions {
    * Keep the log on stderr: readiness is read from it.
    */
   args?: readonly string[];
+  /**
+   * Hold back the monitoring endpoint until {@link NatsChild.openMonitor}: a `-m`/`--http_port`
+   * or `-ms`/`--https_port` in `args` makes nats-server monitor on a private free port, and
+   * the port asked for is opened by this process, forwarding each connection there, only
+   * when `openMonitor()` is called (the streaming server calls it once its engine answers).
+   * @default false
+   */
+  holdMonitor?: boolean;
 }
 
 /** A nats-server child process started by {@link spawnNatsServer}; `await using` stops it. */
 export interface NatsChild extends AsyncDisposable {
-  /** `nats://127.0.0.1:<port>` */
+  /** `nats://127.0.0.1:<port>` (the `-a` address instead, when `args` names one that is not a wildcard) */
   readonly url: string;
   /** The port it listens on, kept across {@link NatsChild.restart}. */
   readonly port: number;
+  /**
+   * The port of its monitoring endpoint (`-m`/`--http_port`, `-ms`/`--https_port` in `args`),
+   * as it logged it; undefined without one.
+   */
+  readonly monitorPort: number | undefined;
+  /**
+   * Opens the monitoring port(s) held back by `holdMonitor` (a no-op without): from now on
+   * each connection to the port asked for is forwarded to nats-server's private one.
+   * Idempotent; {@link NatsChild.stop} closes them first.
+   */
+  openMonitor(): Promise<void>;
   /** PID of the current process (a new one after a restart). */
   readonly pid: number;
   /** True while the process runs. */
@@ -52,7 +72,11 @@ export interface NatsChild extends AsyncDisposable {
 /** One started nats-server process. */
 interface Launched {
   readonly child: ChildProcess;
+  /** The host clients on this machine reach it on (127.0.0.1 unless `-a` names another address). */
+  readonly host: string;
   readonly port: number;
+  readonly monitorPort: number | undefined;
+  readonly monitorPorts: MonitorPorts;
   /** Sends `signal` (SIGKILL after 5 s) and waits for exit; a no-op once it has exited. */
   terminate(signal: NodeJS.Signals): Promise<void>;
 }
@@ -101,18 +125,40 @@ export function findNatsServer(bin?: string): string {
  * @throws Error when the binary is missing (saying how to install it), or when the server
  * exits or is not ready within `readyTimeout` (with its log).
  */
-export async function spawnNatsServer(opts: NatsChildOptions = {}): Promise<NatsChild> {
-  const bin = binary(opts.bin);
+export async function spawnNatsServer(options: NatsChildOptions = {}): Promise<NatsChild> {
+  const bin = binary(options.bin);
+  const held = options.holdMonitor ? holdMonitorArgs(options.args ?? []) : undefined;
+  const opts = held ? { ...options, args: held.args } : options;
   let port = opts.port ?? -1;
   let current = await launch(bin, port, opts);
   port = current.port;
-  const terminate = (signal: NodeJS.Signals) => current.terminate(signal);
+  const fronts: Server[] = [];
+  let opened: Promise<void> | undefined;
+  const closeFronts = () =>
+    Promise.all(fronts.splice(0).map((f) => new Promise<void>((r) => f.close(() => r()))));
+  const terminate = async (signal: NodeJS.Signals) => {
+    await closeFronts();
+    await current.terminate(signal);
+  };
   return {
     get url() {
-      return `nats://127.0.0.1:${port}`;
+      return `nats://${current.host}:${port}`;
     },
     get port() {
       return port;
+    },
+    get monitorPort() {
+      return held?.ports[0]?.port ?? current.monitorPort;
+    },
+    openMonitor: () => {
+      opened ??= (async () => {
+        for (const want of held?.ports ?? []) {
+          const target = () => current.monitorPorts[want.tls ? "https" : "http"];
+          if (target() === undefined) continue;
+          fronts.push(await forward(held!.host, want.port, target));
+        }
+      })();
+      return opened;
     },
     get pid() {
       return current.child.pid ?? -1;
@@ -123,7 +169,8 @@ export async function spawnNatsServer(opts: NatsChildOptions = {}): Promise<Nats
     stop: () => terminate("SIGTERM"),
     kill: () => terminate("SIGKILL"),
     restart: async () => {
-      await terminate("SIGTERM");
+      // the monitoring fronts stay: they forward to whatever port the new process monitors on
+      await current.terminate("SIGTERM");
       current = await launch(bin, port, opts);
     },
     [Symbol.asyncDispose]: () => terminate("SIGTERM"),
@@ -185,19 +232,39 @@ async function launch(bin: string, port: number, opts: NatsChildOptions): Promis
   };
   try {
     const ready = await readiness(child, opts.readyTimeout ?? 10_000);
-    return { child, port: ready, terminate };
+    return { child, ...ready, terminate };
   } catch (err) {
     await terminate("SIGKILL");
     throw err;
   }
 }
 
-/** Resolves with the client port once the log on stderr says the server is ready. */
-function readiness(child: ChildProcess, timeout: number): Promise<number> {
+/** Where a local client reaches a server listening on `host`: loopback for a wildcard address. */
+function clientHost(host: string): string {
+  return host === "0.0.0.0" || host === "[::]" || host === "::" ? "127.0.0.1" : host;
+}
+
+/**
+ * Resolves with the client address (and the monitoring port, if any) once the log on stderr
+ * says the server is ready. Event-driven: nats-server writes "Server is ready" right after its
+ * client listener is up, and the line arrives here with no polling interval in between.
+ */
+function readiness(
+  child: ChildProcess,
+  timeout: number,
+): Promise<{
+  host: string;
+  port: number;
+  monitorPort: number | undefined;
+  monitorPorts: MonitorPorts;
+}> {
   const stderr = child.stderr!;
-  return new Promise<number>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     let log = "";
+    let host = "127.0.0.1";
     let port = 0;
+    let monitorPort: number | undefined;
+    const monitorPorts: MonitorPorts = {};
     const settle = (err?: Error) => {
       clearTimeout(timer);
       stderr.off("data", onData);
@@ -205,12 +272,19 @@ function readiness(child: ChildProcess, timeout: number): Promise<number> {
       // Keep draining stderr so the server never blocks on a full pipe.
       stderr.resume();
       if (err) reject(err);
-      else resolve(port);
+      else resolve({ host, port, monitorPort, monitorPorts });
     };
     const onData = (chunk: string) => {
       log += chunk;
-      const m = /Listening for client connections on [^:\s]+:(\d+)/.exec(log);
-      if (m?.[1]) port = Number(m[1]);
+      const m = /Listening for client connections on (\S+):(\d+)/.exec(log);
+      if (m?.[1] && m[2]) {
+        host = clientHost(m[1]);
+        port = Number(m[2]);
+      }
+      for (const mon of log.matchAll(/Starting (https?) monitor on \S*:(\d+)/g)) {
+        monitorPort ??= Number(mon[2]);
+        monitorPorts[mon[1] as "http" | "https"] = Number(mon[2]);
+      }
       if (log.includes("Server is ready")) settle();
     };
     // "close" rather than "exit": the whole log has been read by then.
@@ -223,5 +297,80 @@ function readiness(child: ChildProcess, timeout: number): Promise<number> {
     stderr.setEncoding("utf8");
     stderr.on("data", onData);
     child.once("close", onClose);
+  });
+}
+
+/** nats-server's monitoring ports as it logged them. */
+interface MonitorPorts {
+  http?: number;
+  https?: number;
+}
+
+/** What {@link holdMonitorArgs} took out of nats-server's arguments. */
+interface HeldMonitor {
+  /** The arguments with each monitoring port replaced by -1 (a free port). */
+  args: string[];
+  /** The ports asked for: opened by {@link NatsChild.openMonitor}. */
+  ports: { port: number; tls: boolean }[];
+  /** The host they listen on: nats-server's `-a`/`--addr`/`--net`, else 127.0.0.1. */
+  host: string;
+}
+
+const MONITOR_FLAGS: Record<string, boolean> = {
+  m: false,
+  http_port: false,
+  ms: true,
+  https_port: true,
+};
+
+/** Rewrites `-m P` / `--https_port=P` etc. to a free port and returns the ports asked for. */
+function holdMonitorArgs(args: readonly string[]): HeldMonitor {
+  const out: string[] = [];
+  const ports: HeldMonitor["ports"] = [];
+  let host = "127.0.0.1";
+  for (let i = 0; i < args.length; i++) {
+    const raw = args[i]!;
+    const eq = raw.indexOf("=");
+    const dash = raw.startsWith("--") ? "--" : "-";
+    const name = (eq >= 0 ? raw.slice(0, eq) : raw).replace(/^--?/, "");
+    const value = eq >= 0 ? raw.slice(eq + 1) : args[i + 1];
+    if (name === "a" || name === "addr" || name === "net") {
+      if (value !== undefined) host = value;
+    }
+    const tls = MONITOR_FLAGS[name];
+    const port = Number(value);
+    if (tls === undefined || !Number.isInteger(port) || port <= 0) {
+      out.push(raw);
+      continue;
+    }
+    ports.push({ port, tls });
+    out.push(`${dash}${name}=-1`);
+    if (eq < 0) i++;
+  }
+  return { args: out, ports, host };
+}
+
+/**
+ * Listens on host:`port` and pipes each connection to nats-server's current monitoring port
+ * (`target()`: a restart may have moved it); TLS passes through untouched.
+ */
+function forward(host: string, port: number, target: () => number | undefined): Promise<Server> {
+  const upstreamHost = host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host;
+  return new Promise((resolve, reject) => {
+    const front = createServer((socket) => {
+      const upstream = tcpConnect({ host: upstreamHost, port: target() ?? 0 });
+      socket.pipe(upstream).pipe(socket);
+      const drop = () => {
+        socket.destroy();
+        upstream.destroy();
+      };
+      socket.once("error", drop).once("close", drop);
+      upstream.once("error", drop).once("close", drop);
+    });
+    front.once("error", reject);
+    front.listen(port, host, () => {
+      front.off("error", reject);
+      resolve(front);
+    });
   });
 }

@@ -1,3 +1,4 @@
+import { appendFileSync } from "node:fs";
 import type { ConnectionOptions } from "nats";
 import { Engine } from "./engine.js";
 import { type ChannelLimitOverrides, limitsResolver } from "./limits.js";
@@ -14,6 +15,15 @@ import type { Store } from "./store/types.js";
 export interface ServerOptions {
   /** NATS server to attach to; when omitted a `nats-server` child is started on 127.0.0.1. */
   natsUrl?: string;
+  /**
+   * A nats-server to run on: a handle from `startNatsServer()` (or the promise of one), which
+   * the streaming server neither starts nor stops. Many streaming servers (distinct cluster
+   * IDs, or one after the other) can share one, which saves a nats-server start per
+   * streaming server: a test suite starts one per worker and a streaming server per test
+   * file (see bench/README.md "Start-up"). Its held-back monitoring port, if any, opens when
+   * the first streaming server on it is ready. Takes precedence over `natsUrl`.
+   */
+  natsServer?: NatsChild | Promise<NatsChild>;
   /** Path of the nats-server binary used when `natsUrl` is omitted. @default NATS_SERVER_BIN or `nats-server` */
   natsServerBin?: string;
   /**
@@ -76,7 +86,12 @@ export interface ServerOptions {
   discoverPrefix?: string;
   /** Replace an online durable by a new subscription request for it (`--replace_durable`). @default false */
   replaceDurable?: boolean;
-  /** Structured logger; defaults to JSON lines on stderr at `logLevel`. */
+  /**
+   * Append the default logger's JSON lines to this file instead of stderr (`-l`/`--log` of
+   * the official binary). Ignored with `logger`.
+   */
+  logFile?: string;
+  /** Structured logger; defaults to JSON lines on stderr (or `logFile`) at `logLevel`. */
   logger?: Logger;
   /** Level of the default logger. @default "warn" */
   logLevel?: LogLevel;
@@ -119,7 +134,12 @@ function nonNegative(name: string, v: number | undefined, dflt: number): number 
  * ```
  */
 export async function startServer(options: ServerOptions = {}): Promise<StreamingServer> {
-  const logger = options.logger ?? createLogger(options.logLevel ?? "warn");
+  const logger =
+    options.logger ??
+    createLogger(
+      options.logLevel ?? "warn",
+      options.logFile === undefined ? undefined : (line) => appendFileSync(options.logFile!, line),
+    );
   const clusterId = options.clusterId ?? "test-cluster";
   const limitsFor = limitsResolver(
     {
@@ -156,18 +176,26 @@ export async function startServer(options: ServerOptions = {}): Promise<Streamin
     },
     store,
   );
+  // `child` is stopped on close; `shared` is the caller's
   let child: NatsChild | undefined;
+  let shared: NatsChild | undefined;
   let natsUrl = options.natsUrl;
-  if (!natsUrl) {
+  if (options.natsServer) {
+    shared = await options.natsServer;
+    natsUrl = shared.url;
+  } else if (!natsUrl) {
     child = await spawnNatsServer({
       ...(options.natsServerBin !== undefined ? { bin: options.natsServerBin } : {}),
       ...(options.natsPort !== undefined ? { port: options.natsPort } : {}),
       ...(options.natsArgs !== undefined ? { args: options.natsArgs } : {}),
+      holdMonitor: true,
     });
     natsUrl = child.url;
   }
   try {
     await engine.start(natsUrl);
+    // No sign of life before the engine answers: the monitoring port opens only now.
+    await (child ?? shared)?.openMonitor();
   } catch (err) {
     await engine.shutdown().catch(() => {});
     await child?.stop();
@@ -175,6 +203,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Streamin
   }
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
+    // engine.shutdown() takes no request from its first (synchronous) step on
     closed ??= (async () => {
       await engine.shutdown();
       await child?.stop();

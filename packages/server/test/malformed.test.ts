@@ -14,7 +14,8 @@ import {
 import { startNatsServer } from "@stan-ts/testing";
 import { connect, createInbox } from "nats";
 import { describe, expect, it } from "vitest";
-import { crashServer, startServer } from "../src/index.js";
+import { startServer } from "../src/index.js";
+import { crashServer } from "../src/internal.js";
 import type { LogFields, Logger } from "../src/logger.js";
 
 const garbage = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);

@@ -4,6 +4,19 @@
  * @packageDocumentation
  */
 
+export type {
+  Serverz,
+  StanCluster,
+  StanClusterOptions,
+  StanFtPair,
+  StanFtPairOptions,
+  StanGroupOptions,
+  StanNode,
+  StanServerGroup,
+} from "./cluster.js";
+export { startStanCluster, startStanFtPair, streamingBinaryUnavailable } from "./cluster.js";
+export type { InteropTool, InteropToolName } from "./interop.js";
+export { interopBin, interopTool } from "./interop.js";
 export type { JetStreamServer } from "./jetstream.js";
 export { jetStreamServer } from "./jetstream.js";
 export type { NatsServer, NatsServerOptions } from "./nats-server.js";
@@ -15,7 +28,9 @@ export {
   startNatsServer,
 } from "./nats-server.js";
 export type { PackedPackage, PublicPackage } from "./pack.js";
-export { ensureBuilt, packPublicPackages, publicPackages } from "./pack.js";
+export { ensureBuilt, npmEnv, npmInstall, packPublicPackages, publicPackages } from "./pack.js";
+export type { PortLock } from "./port-lock.js";
+export { lockPort } from "./port-lock.js";
 export type { StreamingMode, StreamingServerHandle, StreamingServerOptions } from "./streaming.js";
 export {
   serverControlUnavailable,

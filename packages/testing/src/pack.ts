@@ -77,3 +77,42 @@ export async function packPublicPackages(root: string, dest: string): Promise<Pa
     }),
   );
 }
+
+/**
+ * The environment for npm in a project outside the workspace: this process's, without the
+ * `npm_*` and `pnpm_*` settings pnpm sets for scripts (they would leak into npm), plus `extra`
+ * (an `undefined` value removes a variable).
+ */
+export function npmEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries({ ...process.env, ...extra })) {
+    if (v !== undefined && !/^(npm_|pnpm_)/i.test(k)) env[k] = v;
+  }
+  return env;
+}
+
+/**
+ * Installs the tarballs of `packed`, and `more` package specs, into the npm project at
+ * `project` in one `npm install` (they depend on each other), as README's Install section
+ * tells a user to; what is not among them comes from the npm registry or npm's cache.
+ */
+export async function npmInstall(
+  project: string,
+  packed: readonly PackedPackage[],
+  more: readonly string[] = [],
+  timeoutMs = 120_000,
+): Promise<void> {
+  await run(
+    "npm",
+    [
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--prefer-offline",
+      "--loglevel=error",
+      ...packed.map((p) => p.tarball),
+      ...more,
+    ],
+    { cwd: project, env: npmEnv(), timeout: timeoutMs },
+  );
+}

@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  crashServer,
   type LogLevel,
   type ServerOptions,
   type StreamingServer,
   startServer,
 } from "@stan-ts/server";
+import { crashServer } from "@stan-ts/server/internal";
 import { HarnessError, type NatsServer, startNatsServer } from "./nats-server.js";
 
 /** How the streaming server of a test run is provided. */

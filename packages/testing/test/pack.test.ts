@@ -15,6 +15,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ensureBuilt,
+  npmEnv,
+  npmInstall,
   type PackedPackage,
   packPublicPackages,
   type StreamingServerHandle,
@@ -24,15 +26,6 @@ import {
 const exec = promisify(execFile);
 const root = join(dirname(fileURLToPath(import.meta.url)), "../../..");
 const SLOW = 120_000;
-
-/** The environment without pnpm's npm_* settings, which would leak into npm. */
-function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!/^(npm_|pnpm_)/i.test(k)) env[k] = v;
-  }
-  return { ...env, ...extra };
-}
 
 /** The README's quick start code block and the example files it imports. */
 function readmeQuickStart(): { code: string; imports: string[] } {
@@ -109,7 +102,7 @@ describe("packed packages (slow: pnpm pack + npm install into a fresh project)",
 
   beforeAll(async () => {
     await ensureBuilt(root);
-    check = exec("pnpm", ["run", "check:packages"], { cwd: root, env: cleanEnv(), timeout: SLOW })
+    check = exec("pnpm", ["run", "check:packages"], { cwd: root, env: npmEnv(), timeout: SLOW })
       .then(({ stdout }) => ({ ok: true, out: stdout }))
       .catch((err: { stdout?: string; stderr?: string }) => ({
         ok: false,
@@ -125,19 +118,7 @@ describe("packed packages (slow: pnpm pack + npm install into a fresh project)",
       join(project, "package.json"),
       `${JSON.stringify({ name: "consumer", private: true, type: "module" }, null, 2)}\n`,
     );
-    await exec(
-      "npm",
-      [
-        "install",
-        "--no-audit",
-        "--no-fund",
-        "--prefer-offline",
-        "--loglevel=error",
-        ...packed.map((p) => p.tarball),
-        "@types/node@^20.19.0",
-      ],
-      { cwd: project, env: cleanEnv(), timeout: SLOW },
-    );
+    await npmInstall(project, packed, ["@types/node@^20.19.0"], SLOW);
   }, SLOW);
 
   afterAll(async () => {
@@ -150,7 +131,7 @@ describe("packed packages (slow: pnpm pack + npm install into a fresh project)",
     if (!srv) throw new Error("no server");
     return exec(process.execPath, args, {
       cwd: project,
-      env: cleanEnv({ STAN_URL: srv.url, STAN_CLUSTER_ID: srv.clusterId, ...env }),
+      env: npmEnv({ STAN_URL: srv.url, STAN_CLUSTER_ID: srv.clusterId, ...env }),
       timeout: 30_000,
     });
   }
@@ -229,13 +210,13 @@ describe("packed packages (slow: pnpm pack + npm install into a fresh project)",
 
   it("the packed bins answer --version and --help (stan, stan-server)", async () => {
     const bin = join(project, "node_modules", ".bin", "stan");
-    const version = await exec(bin, ["--version"], { cwd: project, env: cleanEnv() });
+    const version = await exec(bin, ["--version"], { cwd: project, env: npmEnv() });
     expect(version.stdout).toContain("0.1.0");
-    const help = await exec(bin, ["--help"], { cwd: project, env: cleanEnv() });
+    const help = await exec(bin, ["--help"], { cwd: project, env: npmEnv() });
     expect(help.stdout).toMatch(/pub/);
     expect(help.stdout).toMatch(/sub/);
     const server = join(project, "node_modules", ".bin", "stan-server");
-    const serverVersion = await exec(server, ["--version"], { cwd: project, env: cleanEnv() });
+    const serverVersion = await exec(server, ["--version"], { cwd: project, env: npmEnv() });
     expect(serverVersion.stdout).toMatch(/^stan-server version 0\.1\.0/);
   });
 });

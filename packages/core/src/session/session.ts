@@ -1,29 +1,20 @@
-import type { Message } from "@bufbuild/protobuf";
-import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
+/**
+ * The Session class: the connect handshake, loss and heal, the publish window, subscription
+ * requests and acks, close. Its collaborators: pings.ts (loss detection), outbox.ts (batched
+ * writes), ack-sweep.ts (PubAck timeouts), subscription.ts (each subscription and its resume).
+ */
+
 import {
   CloseRequestSchema,
   CloseResponseSchema,
   ConnectRequestSchema,
-  ConnectResponseSchema,
-  decode,
   encode,
-  PingResponseSchema,
-  PingSchema,
-  StartPosition,
   SubscriptionRequestSchema,
   SubscriptionResponseSchema,
   UnsubscribeRequestSchema,
 } from "@stan-ts/proto";
-import { abortError, type CallOptions, withCancel } from "./cancel.js";
-import {
-  type DecodedMsg,
-  decodeMsgProto,
-  decodePubAck,
-  encodeAck,
-  encodeConstField,
-  encodePubMsg,
-  varintSize,
-} from "./codec.js";
+import { abortError, type CallOptions, withCancel } from "../cancel.js";
+import { decodePubAck, encodeAck, encodeConstField, encodePubMsg, varintSize } from "../codec.js";
 import {
   ErrorCode,
   hasErrorCode,
@@ -36,163 +27,40 @@ import {
   StanServerError,
   StanSubscriptionError,
   StanTimeoutError,
-} from "./errors.js";
-import { FrameWriter } from "./frames.js";
-import { createInbox, nuid } from "./nuid.js";
-import { GUID_LEN, PendingQueue } from "./pending.js";
+} from "../errors.js";
+import { FrameWriter } from "../frames.js";
+import { createInbox, nuid } from "../nuid.js";
+import { GUID_LEN, PendingQueue } from "../pending.js";
 import {
-  isNoResponders,
-  isRequestTimeout,
   isStatusMessage,
   type NatsConnectionLike,
   type NatsMsgLike,
   type NatsSubscriptionLike,
-} from "./transport.js";
-import { validateSubject, validateTimeout } from "./validate.js";
-
-/** Settings of a {@link Session}; the client fills in the defaults. */
-export interface SessionOptions {
-  clusterId: string;
-  clientId: string;
-  /** ms to wait for the connect, subscribe, unsubscribe and close replies. */
-  connectTimeout: number;
-  /** ms to wait for a PubAck. */
-  pubAckTimeout: number;
-  /** Most publishes awaiting their PubAck at once. */
-  maxPubAcksInflight: number;
-  /** ms between client pings (sent to the server as whole seconds, at least 1). */
-  pingInterval: number;
-  /** Consecutive unanswered pings after which the connection is lost. */
-  pingMaxOut: number;
-  discoverPrefix: string;
-  /**
-   * Self-healing: after a lost session, register again with the same clientID, re-create the
-   * subscriptions and re-send unacknowledged publishes. `false` ends the session instead.
-   */
-  reconnect?: ReconnectOptions | false | undefined;
-  /**
-   * Write batched publishes and acks as pre-framed PUB commands when the connection is a
-   * nats.js one (default); `false` always goes through `nc.publish()`.
-   */
-  framedWrites?: boolean | undefined;
-}
-
-/** How a lost session heals itself. */
-export interface ReconnectOptions {
-  /** Attempts before giving up (-1: forever). @default -1 */
-  maxAttempts?: number | undefined;
-  /** ms before the first attempt; doubles up to `maxDelay`, with jitter. @default 250 */
-  initialDelay?: number | undefined;
-  /** @default 5000 */
-  maxDelay?: number | undefined;
-}
-
-/** What the session reports through {@link Session.onEvent}. */
-export type SessionEvent =
-  | { type: "connected"; clientId: string }
-  | { type: "ping-missed"; missed: number; maxOut: number }
-  /** The session was lost and is healing itself; pending work waits. */
-  | { type: "disconnected"; error: StanConnectionError }
-  | { type: "reconnecting"; attempt: number; delay: number; lastError?: StanError | undefined }
-  | { type: "reconnected"; attempts: number }
-  | {
-      type: "resubscribed";
-      subject: string;
-      durableName?: string | undefined;
-      queue?: string | undefined;
-    }
-  | { type: "resubscribe-failed"; subject: string; error: StanError }
-  | { type: "republished"; count: number }
-  /** Final: the session is over and every pending call was rejected with `error`. */
-  | { type: "connection-lost"; error: StanConnectionError }
-  | { type: "protocol-error"; error: StanError }
-  | { type: "closed" };
-
-/** Parameters of a subscription request. */
-export interface SubscribeParams {
-  subject: string;
-  queue?: string | undefined;
-  durableName?: string | undefined;
-  maxInflight: number;
-  ackWaitSecs: number;
-  startPosition: StartPosition;
-  startSequence?: bigint | undefined;
-  /** ns before the server's now (TimeDeltaStart). */
-  startTimeDelta?: bigint | undefined;
-}
-
-/** Receives a subscription's messages from the session. */
-export interface SubscriptionSink {
-  /** A message for the subscription, in the order the server sent it. */
-  deliver(msg: DecodedMsg): void;
-  /** The subscription ended: by close/unsubscribe (no error) or by connection loss. */
-  end(error?: StanError): void;
-}
-
-/** A publish awaiting its PubAck. Its outcome goes to a promise's resolvers or to a batch. */
-interface PendingPub {
-  guid: string;
-  subject: string;
-  data: Uint8Array;
-  resolve: ((guid: string) => void) | undefined;
-  reject: ((err: Error) => void) | undefined;
-  deadline: number;
-  /** Set for a pipelined publish (the caller may ignore it): its rejection is marked handled. */
-  acked: Promise<string> | undefined;
-  /** The batch this publish belongs to, and its index there. */
-  batch: PublishBatch | undefined;
-  index: number;
-  /** Its place in the pending queue (set by PendingQueue.add). */
-  seq: number;
-}
-
-/** The outcome of {@link Session.sendBatch}: one guid per message, and those not stored. */
-export interface BatchOutcome {
-  /** The guid each message was published with, in input order ("" for one never sent). */
-  readonly guids: readonly string[];
-  /** The messages that were not stored, by input index, in index order; empty when all were. */
-  readonly failures: ReadonlyArray<{ readonly index: number; readonly error: StanError }>;
-}
-
-/** Collects the outcomes of a batch's publishes; `done` resolves once every one is known. */
-class PublishBatch {
-  readonly guids: string[];
-  private readonly failures: Array<{ index: number; error: StanError }> = [];
-  private remaining: number;
-  private resolveDone!: (o: BatchOutcome) => void;
-  readonly done = new Promise<BatchOutcome>((resolve) => {
-    this.resolveDone = resolve;
-  });
-
-  constructor(size: number) {
-    this.guids = new Array<string>(size).fill("");
-    this.remaining = size;
-  }
-
-  settled(index: number, error: Error | undefined): void {
-    if (error) this.failures.push({ index, error: error as StanError });
-    if (--this.remaining === 0) {
-      this.failures.sort((a, b) => a.index - b.index);
-      this.resolveDone({ guids: this.guids, failures: this.failures });
-    }
-  }
-}
-
-/** A publish that was sent: its guid and the promise of its PubAck. */
-export interface SentPublish {
-  readonly guid: string;
-  /** Resolves with the guid once stored; rejects with a typed error. Never hangs. */
-  readonly acked: Promise<string>;
-}
-
-interface ServerSubjects {
-  pubPrefix: string;
-  subRequests: string;
-  unsubRequests: string;
-  subCloseRequests: string;
-  closeRequests: string;
-  pingRequests: string;
-}
+} from "../transport.js";
+import { validateSubject, validateTimeout } from "../validate.js";
+import { AckSweep } from "./ack-sweep.js";
+import { watchers, watchNatsClosed } from "./nats-watch.js";
+import { Outbox } from "./outbox.js";
+import { Pinger } from "./pings.js";
+import { finish, type PendingPub, PublishBatch } from "./publish-batch.js";
+import { PublishWindow } from "./publish-window.js";
+import {
+  decodeConnectResponse,
+  decodeOrProtocolError,
+  isTransientResubscribeError,
+  mapRequestError,
+  notDeleted,
+} from "./replies.js";
+import { CoreSubscription } from "./subscription.js";
+import type {
+  BatchOutcome,
+  SentPublish,
+  ServerSubjects,
+  SessionEvent,
+  SessionOptions,
+  SubscribeParams,
+  SubscriptionSink,
+} from "./types.js";
 
 const noop = () => {};
 
@@ -206,60 +74,13 @@ function captureResolvers(resolve: (guid: string) => void, reject: (err: Error) 
   capturedReject = reject;
 }
 
-/** Reports a settled publish to whoever waits for it. */
-function finish(p: PendingPub, error: Error | undefined): void {
-  if (p.batch) p.batch.settled(p.index, error);
-  else if (error) {
-    p.acked?.catch(noop); // a pipelined publish's caller may ignore it: no unhandled rejection
-    p.reject?.(error);
-  } else p.resolve?.(p.guid);
-}
 const EMPTY = new Uint8Array(0);
 
-/**
- * The sessions of each NATS connection that end when it closes. One watcher per connection,
- * and a session leaves the set when it ends: a borrowed connection that outlives many
- * sessions does not keep each closed one (and its buffers) alive.
- */
-const watchers = new WeakMap<NatsConnectionLike, Set<Session>>();
-
-function watchNatsClosed(nc: NatsConnectionLike, session: Session): void {
-  let set = watchers.get(nc);
-  if (!set) {
-    const sessions = new Set<Session>();
-    set = sessions;
-    watchers.set(nc, sessions);
-    const onClosed = () => {
-      watchers.delete(nc);
-      for (const s of [...sessions]) s.natsClosed();
-    };
-    nc.closed().then(onClosed, onClosed);
-  }
-  set.add(session);
-}
 /** A guid's length, to size a message before its guid is drawn. */
 const GUID_PROBE = "x".repeat(GUID_LEN);
 
-/**
- * Runs `fn` once the I/O callbacks of this turn of the event loop are done (setImmediate where
- * the runtime has it). Deferring a burst of publishes this far lets the NATS client write them
- * to the socket in one go instead of one write per message.
- */
-const defer: (fn: () => void) => void =
-  typeof globalThis.setImmediate === "function"
-    ? (fn) => {
-        globalThis.setImmediate(fn);
-      }
-    : (fn) => {
-        setTimeout(fn, 0);
-      };
-
 /** Subscription requests in flight at once while a healed session re-creates its subscriptions. */
 const RESUBSCRIBE_CONCURRENCY = 16;
-
-/** The outbox is handed to NATS at once when it holds this many messages or bytes. */
-const OUTBOX_MAX_MSGS = 512;
-const OUTBOX_MAX_BYTES = 64 * 1024;
 
 /**
  * One NATS Streaming session over a NATS connection: the connect handshake, heartbeats,
@@ -284,41 +105,29 @@ export class Session {
   private readonly pubSubjects = new Map<string, string>();
   /** Publishes awaiting their PubAck, in send order; their guids come from it. */
   private readonly pending = new PendingQueue<PendingPub>();
-  private readonly roomWaiters: Array<() => void> = [];
-  /** Slots promised to woken waiters that have not sent yet. */
-  private reserved = 0;
-  private sweepTimer: ReturnType<typeof setInterval> | undefined;
-  private sweepEvery = 0;
-  private customDeadlines = 0;
-  private pingTimer: ReturnType<typeof setInterval> | undefined;
-  private pingsMissed = 0;
-  private pingBytes: Uint8Array = new Uint8Array(0);
+  /** At most `maxPubAcksInflight` of them; later publishes wait for room. */
+  private readonly window: PublishWindow;
+  /** Expires publishes whose PubAck is late. */
+  private readonly sweep: AckSweep;
+  private readonly pings: Pinger;
   private readonly subs = new Set<CoreSubscription>();
   private readonly listeners = new Set<(e: SessionEvent) => void>();
   private state: "connecting" | "open" | "reconnecting" | "closing" | "closed" | "lost" =
     "connecting";
   private reopenWaiters: Array<() => void> = [];
+  /**
+   * Open and restored: false from the loss of a session until the heal has re-created every
+   * subscription, so that subscription calls wait for that (their ack inboxes change).
+   */
+  private ready = false;
+  /** Counts lost sessions: a reply to a request of an earlier session is of no use now. */
+  private epoch = 0;
   private natsClosedWatch = false;
   private endError: StanConnectionError | undefined;
   private closePromise: Promise<void> | undefined;
-  private maxPayload: number;
   private malformed = 0;
-  // The outbox: publishes and acks waiting to be handed to NATS together (parallel arrays,
-  // reused, so queueing allocates nothing). See enqueue().
-  private outSubjects: string[] = [];
-  private outData: Uint8Array[] = [];
-  /** `pubOpts` for a publish (its guid is in outGuids), undefined for an ack. */
-  private outOpts: Array<{ reply: string } | undefined> = [];
-  private outGuids: string[] = [];
-  private outCount = 0;
-  private outBytes = 0;
-  private outScheduled = false;
-  /** Writes the outbox as one pre-framed command when `nc` is a nats.js connection (frames.ts). */
-  private readonly frames: FrameWriter | undefined;
-  private readonly flushOutbox = (): void => {
-    this.outScheduled = false;
-    this.flushOut();
-  };
+  /** Publishes and acks waiting to be handed to NATS together. */
+  private readonly outbox: Outbox;
 
   private constructor(nc: NatsConnectionLike, opts: SessionOptions) {
     this.nc = nc;
@@ -330,8 +139,36 @@ export class Session {
     this.pubOpts = { reply: this.ackInbox };
     this.clientIdField = encodeConstField(1, opts.clientId);
     this.connIdField = encodeConstField(6, this.connId);
-    this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
-    this.frames = opts.framedWrites === false ? undefined : FrameWriter.for(nc);
+    const frames = opts.framedWrites === false ? undefined : FrameWriter.for(nc);
+    this.outbox = new Outbox(
+      nc,
+      frames,
+      () => this.state === "open",
+      (guid, err) =>
+        this.settle(
+          guid,
+          new StanConnectionError(
+            ErrorCode.ConnectionLost,
+            `stan: publish failed: ${String(err)}`,
+            {
+              cause: err,
+            },
+          ),
+        ),
+    );
+    this.pings = new Pinger(opts.pingInterval, opts.pingMaxOut, {
+      request: (bytes, timeout) => nc.request(this.subjects.pingRequests, bytes, { timeout }),
+      isOpen: () => this.state === "open",
+      protocolError: (err) => this.reportProtocolError(err),
+      missed: (missed, maxOut) => this.emit({ type: "ping-missed", missed, maxOut }),
+      lost: (reason) => this.lose(reason),
+    });
+    this.window = new PublishWindow(opts.maxPubAcksInflight, this.pending, () =>
+      this.checkUsable(),
+    );
+    this.sweep = new AckSweep(this.pending, (p) =>
+      this.settle(p.guid, new StanTimeoutError(ErrorCode.PubAckTimeout, Messages.pubAckTimeout)),
+    );
   }
 
   /** Opens a session: registers with the streaming server and starts pings. */
@@ -350,9 +187,25 @@ export class Session {
     this.fail("stan: NATS connection closed");
   }
 
-  /** True until the session is closed or lost. */
+  /**
+   * True until the session is closed or lost, healing included: while it heals itself
+   * ({@link Session.isReconnecting}) calls are accepted and wait for it.
+   */
   get isOpen(): boolean {
-    return this.state === "open";
+    return this.state === "open" || this.state === "reconnecting";
+  }
+
+  /** True while a lost session heals itself (until its subscriptions are re-created). */
+  get isReconnecting(): boolean {
+    return this.state === "reconnecting" || (this.state === "open" && !this.ready);
+  }
+
+  /**
+   * The NATS server's max_payload, read at each use: after NATS reconnects to another server
+   * its limit may differ, and a frame over it would make that server close the connection.
+   */
+  private get maxPayload(): number {
+    return this.nc.info?.max_payload ?? 1024 * 1024;
   }
 
   /** Why the session ended, if it did. */
@@ -465,10 +318,12 @@ export class Session {
       pingRequests: r.pingRequests,
     };
     this.pubSubjects.clear();
-    this.pingsMissed = 0;
+    this.pings.reset();
+    // A first open is ready at once; a healed one once restore() re-created the subscriptions.
+    if (this.state === "connecting") this.ready = true;
     this.state = "open";
     if (r.protocol >= 1 && r.pingInterval !== 0 && r.pingRequests) {
-      this.startPings();
+      this.pings.start(this.connId);
     }
     if (!this.natsClosedWatch) {
       this.natsClosedWatch = true;
@@ -489,52 +344,7 @@ export class Session {
     }
   }
 
-  // ---------------------------------------------------------------- pings
-
-  private startPings(): void {
-    this.stopPings();
-    this.pingBytes = encode(PingSchema, { connID: this.connId });
-    const interval = this.opts.pingInterval;
-    this.pingTimer = setInterval(() => this.ping(), interval);
-    this.pingTimer.unref?.();
-  }
-
-  private ping(): void {
-    if (this.state !== "open") return;
-    this.nc
-      .request(this.subjects.pingRequests, this.pingBytes, {
-        timeout: this.opts.pingInterval,
-      })
-      .then(
-        (msg) => {
-          if (this.state !== "open") return;
-          let error = "";
-          try {
-            error = decode(PingResponseSchema, msg.data).error;
-          } catch (err) {
-            this.reportProtocolError(err); // still proves the server is there
-          }
-          if (error) {
-            this.lose(error);
-            return;
-          }
-          this.pingsMissed = 0;
-        },
-        () => this.missPing(),
-      );
-  }
-
-  private missPing(): void {
-    if (this.state !== "open") return;
-    this.pingsMissed++;
-    this.emit({ type: "ping-missed", missed: this.pingsMissed, maxOut: this.opts.pingMaxOut });
-    if (this.pingsMissed >= this.opts.pingMaxOut) this.lose(Messages.pingFailure);
-  }
-
-  private stopPings(): void {
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    this.pingTimer = undefined;
-  }
+  // ---------------------------------------------------------------- loss and heal
 
   /**
    * The session was lost (pings, replaced client). With self-healing on, it registers again
@@ -548,14 +358,16 @@ export class Session {
     }
     const error = new StanConnectionError(ErrorCode.ConnectionLost, reason, { cause });
     this.state = "reconnecting";
-    this.flushOut(); // not open: drops the outbox (pending publishes are re-sent after the heal)
-    this.stopPings();
+    this.ready = false;
+    this.epoch++;
+    this.outbox.flush(); // not open: drops the outbox (pending publishes are re-sent after the heal)
+    this.pings.stop();
     try {
       this.hbSub?.unsubscribe();
     } catch {
       // connection gone
     }
-    for (const sub of this.subs) sub.detach();
+    for (const sub of this.subs) sub.lost();
     this.emit({ type: "disconnected", error });
     void this.heal(error);
   }
@@ -567,7 +379,7 @@ export class Session {
   fail(reason: string, cause?: unknown): void {
     if (this.state === "closing" || this.state === "closed" || this.state === "lost") return;
     this.state = "lost";
-    this.flushOut(); // not open: drops the outbox
+    this.outbox.flush(); // not open: drops the outbox
     const error = new StanConnectionError(ErrorCode.ConnectionLost, reason, { cause });
     this.endError = error;
     this.shutdown(error);
@@ -626,8 +438,8 @@ export class Session {
         }
         continue;
       }
-      // handshake() opened the session, unless close() raced it
-      if (!this.isOpen) return;
+      // handshake() opened the session, unless close() raced it (the await widens the state)
+      if ((this.state as Session["state"]) !== "open") return;
       await this.restore(attempt);
       return;
     }
@@ -677,8 +489,9 @@ export class Session {
       return;
     }
     if (this.state !== "open") return;
+    this.ready = true;
     this.wakeReopen();
-    this.wakeWaiters();
+    this.window.wake();
     this.emit({ type: "reconnected", attempts });
   }
 
@@ -687,9 +500,16 @@ export class Session {
    * or forgot this client) for the caller to heal again; any other failure ends `sub`.
    */
   private async resubscribe(sub: CoreSubscription): Promise<StanError | undefined> {
+    if (!this.subs.has(sub)) return undefined; // closed or unsubscribed meanwhile
     try {
       await sub.resubscribe();
       if (this.state !== "open") return undefined;
+      if (!this.subs.has(sub)) {
+        // Given up while its request was in flight (closed, or an unsubscribe that timed out
+        // waiting): take the new registration offline, or a durable stays online on a dead inbox.
+        this.closeOnServer(sub);
+        return undefined;
+      }
       this.emit({
         type: "resubscribed",
         subject: sub.params.subject,
@@ -711,9 +531,44 @@ export class Session {
     for (const w of this.reopenWaiters.splice(0)) w();
   }
 
-  /** Waits until the session is open again (bounded by the call's options or `limit` ms). */
+  /**
+   * @internal A healed non-durable found that the server numbers its channel anew (a memory
+   * store restarted): re-create it from the first message. Its delivery inbox is dropped now;
+   * a heal that comes meanwhile re-creates it the same way.
+   */
+  async restartSubscription(sub: CoreSubscription): Promise<void> {
+    sub.detach();
+    if (sub.resubscribing) await sub.resubscribing; // the heal's own request for it
+    if (this.state !== "open" || sub.isEnded || !this.subs.has(sub)) return;
+    this.closeOnServer(sub);
+    const error = await this.resubscribe(sub);
+    if (error && this.state === "open") {
+      this.lose(`stan: resubscribe failed: ${error.message}`, error);
+    }
+  }
+
+  /** Best effort: asks the server to take `sub`'s registration offline (a durable keeps its state). */
+  private closeOnServer(sub: CoreSubscription): void {
+    // without a close request (a pre-0.4 server), only a non-durable may be unsubscribed
+    const subject =
+      this.subjects.subCloseRequests || (sub.params.durableName ? "" : this.subjects.unsubRequests);
+    if (!subject || !sub.ackInbox || this.state !== "open") return;
+    const req = encode(UnsubscribeRequestSchema, {
+      clientID: this.clientId,
+      subject: sub.params.subject,
+      inbox: sub.ackInbox,
+      durableName: sub.params.durableName ?? "",
+    });
+    try {
+      this.flushThen(() => this.nc.publish(subject, req));
+    } catch {
+      // the connection is going: the server drops the registration with it
+    }
+  }
+
+  /** Waits until the session is open and restored (bounded by the call's options or `limit` ms). */
   private waitOpen(call: CallOptions | undefined, what: string, limit: number): Promise<void> {
-    if (this.state === "open") return Promise.resolve();
+    if (this.state === "open" && this.ready) return Promise.resolve();
     // While healing, wait (as publish does); only a closed or lost session fails at once.
     const closed = this.checkUsable();
     if (closed) return Promise.reject(closed);
@@ -733,12 +588,12 @@ export class Session {
   }
 
   private shutdown(error: StanConnectionError): void {
-    this.stopPings();
-    this.stopSweep();
+    this.pings.stop();
+    this.sweep.stop();
     const all = [...this.pending];
     this.pending.clear();
     for (const p of all) finish(p, error);
-    for (const w of this.roomWaiters.splice(0)) w();
+    this.window.wakeAll();
     this.wakeReopen();
     // Closing the connection ends iterations normally; losing it ends them with the error.
     const ending = error.code === ErrorCode.ConnectionClosed ? undefined : error;
@@ -789,7 +644,7 @@ export class Session {
    * when `maxPubAcksInflight` publishes are unacknowledged.
    */
   publish(subject: string, data: Uint8Array, call?: CallOptions): Promise<string> {
-    if (this.hasRoom()) {
+    if (this.window.hasRoom()) {
       try {
         return this.sendNow(subject, data, call, this.pending.nextGuid(), false);
       } catch (err) {
@@ -806,7 +661,7 @@ export class Session {
    * the event loop (or at once when the outbox fills, and always before any later request).
    */
   send(subject: string, data: Uint8Array, call?: CallOptions): Promise<SentPublish> {
-    if (this.hasRoom()) {
+    if (this.window.hasRoom()) {
       // the common case, without an async function's extra promise and state
       try {
         return Promise.resolve(this.sent(subject, data, call));
@@ -831,14 +686,14 @@ export class Session {
       encodePubMsg(this.clientIdField, GUID_PROBE, subject, data, this.connIdField),
       data,
     );
-    await this.waitForRoom(call);
-    this.reserved--;
+    await this.window.wait(call);
+    this.window.claim();
     try {
       return this.sent(subject, data, call);
     } catch (err) {
       // The woken waiter failed (aborted after its wake, or refused): pass the wake on, or
       // every later publish would queue behind it forever.
-      this.wakeWaiters();
+      this.window.wake();
       throw err;
     }
   }
@@ -857,45 +712,6 @@ export class Session {
     // unhandled rejection, so finish() marks it handled before it rejects.
     const guid = this.pending.nextGuid();
     return { guid, acked: this.sendNow(subject, data, call, guid, true) };
-  }
-
-  private hasRoom(): boolean {
-    return (
-      this.pending.size + this.reserved < this.opts.maxPubAcksInflight &&
-      this.roomWaiters.length === 0
-    );
-  }
-
-  private waitForRoom(call?: CallOptions): Promise<void> {
-    let waiter: (() => void) | undefined;
-    const room = new Promise<void>((resolve) => {
-      waiter = resolve;
-      this.roomWaiters.push(resolve);
-    });
-    return withCancel(room, call, "publish", () => {
-      const i = this.roomWaiters.indexOf(waiter as () => void);
-      if (i >= 0) this.roomWaiters.splice(i, 1);
-      else this.reserved--; // woken already: give its slot back
-      this.wakeWaiters();
-    }).then(() => {
-      const closed = this.checkUsable();
-      if (closed) {
-        this.reserved--;
-        throw closed;
-      }
-    });
-  }
-
-  /** Wakes as many waiters as there are free slots, each holding a reserved slot. */
-  private wakeWaiters(): void {
-    while (
-      this.roomWaiters.length > 0 &&
-      this.pending.size + this.reserved < this.opts.maxPubAcksInflight
-    ) {
-      const w = this.roomWaiters.shift() as () => void;
-      this.reserved++;
-      w();
-    }
   }
 
   private sendNow(
@@ -950,26 +766,26 @@ export class Session {
     custom: boolean,
   ): void {
     this.pending.add(entry);
-    if (custom) this.customDeadlines++;
-    this.startSweep(timeout);
+    if (custom) this.sweep.customDeadlines++;
+    this.sweep.start(timeout);
     // While healing, it waits in `pending` and is sent once the session is back. A publish
     // alone goes out at once (lowest latency); one among others in flight joins the outbox.
     if (this.state === "open") {
-      if (this.outCount === 0 && this.pending.size === 1) {
+      if (this.outbox.size === 0 && this.pending.size === 1) {
         try {
           this.nc.publish(full, bytes, this.pubOpts);
         } catch (err) {
           // The NATS connection refused it (closing, or closed under a borrowed connection):
           // nothing was sent, so take the entry back rather than leave it to reject unheard.
           this.pending.remove(entry);
-          if (custom) this.customDeadlines--;
+          if (custom) this.sweep.customDeadlines--;
           throw new StanConnectionError(
             ErrorCode.ConnectionClosed,
             `stan: publish failed, the NATS connection refused it: ${(err as Error).message}`,
             { cause: err },
           );
         }
-      } else this.enqueue(full, bytes, this.pubOpts, entry.guid);
+      } else this.outbox.enqueue(full, bytes, this.pubOpts, entry.guid);
     }
   }
 
@@ -1016,9 +832,9 @@ export class Session {
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       while (sent < n) {
-        if (!this.hasRoom()) {
-          await this.waitForRoom(call);
-          this.reserved--;
+        if (!this.window.hasRoom()) {
+          await this.window.wait(call);
+          this.window.claim();
         }
         // As many as the window allows, in this turn.
         const deadline = Date.now() + timeout;
@@ -1041,89 +857,21 @@ export class Session {
           const bytes = encodePubMsg(this.clientIdField, guid, subject, data, this.connIdField);
           this.track(entry, full, bytes, timeout, custom);
           sent++;
-        } while (sent < n && this.hasRoom());
+        } while (sent < n && this.window.hasRoom());
       }
     } catch (err) {
       for (let i = sent; i < n; i++) batch.settled(i, err as Error); // never sent
-      this.wakeWaiters(); // a slot this batch was woken for must not stay unclaimed
+      this.window.wake(); // a slot this batch was woken for must not stay unclaimed
     }
     const outcome = await batch.done;
     signal?.removeEventListener("abort", onAbort);
     return outcome;
   }
 
-  /**
-   * Queues a message for NATS. The outbox is handed over when it is full, before any request
-   * (so order is kept), or once this turn's I/O callbacks are done: a pipelined burst of
-   * publishes or acks then costs one socket write, not one per message.
-   */
-  private enqueue(
-    subject: string,
-    data: Uint8Array,
-    opts: { reply: string } | undefined,
-    guid: string,
-  ): void {
-    const i = this.outCount++;
-    this.outSubjects[i] = subject;
-    this.outData[i] = data;
-    this.outOpts[i] = opts;
-    this.outGuids[i] = guid;
-    this.outBytes += data.length;
-    if (this.outCount >= OUTBOX_MAX_MSGS || this.outBytes >= OUTBOX_MAX_BYTES) this.flushOut();
-    else if (!this.outScheduled) {
-      this.outScheduled = true;
-      defer(this.flushOutbox);
-    }
-  }
-
   /** Hands the outbox to NATS first, so a request never overtakes queued publishes or acks. */
   private flushThen<T>(fn: () => T): T {
-    this.flushOut();
+    this.outbox.flush();
     return fn();
-  }
-
-  /** Hands the outbox to NATS (drops it when the session is no longer open). */
-  private flushOut(): void {
-    const n = this.outCount;
-    if (n === 0) return;
-    this.outCount = 0;
-    this.outBytes = 0;
-    const open = this.state === "open";
-    const frames = this.frames;
-    if (open && frames?.usable) {
-      // one command for the whole outbox (see frames.ts); nothing here can throw per message
-      for (let i = 0; i < n; i++) {
-        const data = this.outData[i] as Uint8Array;
-        this.outData[i] = EMPTY;
-        frames.publish(this.outSubjects[i] as string, this.outOpts[i]?.reply ?? "", data);
-      }
-      frames.flush();
-      return;
-    }
-    for (let i = 0; i < n; i++) {
-      const subject = this.outSubjects[i] as string;
-      const data = this.outData[i] as Uint8Array;
-      const opts = this.outOpts[i];
-      const guid = this.outGuids[i] as string;
-      this.outData[i] = EMPTY;
-      if (!open) continue; // publishes stay pending (re-sent after a heal); acks are redelivered
-      try {
-        this.nc.publish(subject, data, opts);
-      } catch (err) {
-        if (opts) {
-          this.settle(
-            guid,
-            new StanConnectionError(
-              ErrorCode.ConnectionLost,
-              `stan: publish failed: ${String(err)}`,
-              {
-                cause: err,
-              },
-            ),
-          );
-        }
-      }
-    }
   }
 
   private onPubAck(msg: NatsMsgLike): void {
@@ -1163,38 +911,8 @@ export class Session {
   private settleEntry(p: PendingPub, error: Error | undefined): void {
     this.pending.remove(p);
     finish(p, error);
-    if (this.roomWaiters.length > 0) this.wakeWaiters();
-    if (this.pending.size === 0) this.stopSweep();
-  }
-
-  /** Runs the sweep often enough for a deadline `timeout` ms away (a quarter of it, 10 ms to 1 s). */
-  private startSweep(timeout: number): void {
-    const every = Math.max(10, Math.min(1000, Math.floor(timeout / 4)));
-    if (this.sweepTimer && every >= this.sweepEvery) return;
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepEvery = every;
-    this.sweepTimer = setInterval(() => this.sweep(), every);
-  }
-
-  private stopSweep(): void {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepTimer = undefined;
-    this.sweepEvery = 0;
-    this.customDeadlines = 0;
-  }
-
-  /** One timer per connection expires PubAcks; entries are in send order. */
-  private sweep(): void {
-    const now = Date.now();
-    const fullScan = this.customDeadlines > 0;
-    const expired: PendingPub[] = [];
-    for (const p of this.pending) {
-      if (p.deadline <= now) expired.push(p);
-      else if (!fullScan) break;
-    }
-    for (const p of expired) {
-      this.settle(p.guid, new StanTimeoutError(ErrorCode.PubAckTimeout, Messages.pubAckTimeout));
-    }
+    if (this.window.waiting) this.window.wake();
+    if (this.pending.size === 0) this.sweep.stop();
   }
 
   // ---------------------------------------------------------------- subscribe
@@ -1205,9 +923,31 @@ export class Session {
     sink: SubscriptionSink,
     call?: CallOptions,
   ): Promise<CoreSubscription> {
-    await this.waitOpen(call, "subscribe", this.opts.pubAckTimeout);
     const sub = new CoreSubscription(this, params, sink);
-    await this.requestSubscription(sub, params, call);
+    // The call's timeout bounds the whole call, a second request after a heal included.
+    const deadline = call?.timeout === undefined ? undefined : Date.now() + call.timeout;
+    let step = call;
+    for (;;) {
+      await this.waitOpen(step, "subscribe", this.opts.pubAckTimeout);
+      const epoch = this.epoch;
+      try {
+        await this.requestSubscription(sub, params, step);
+        break;
+      } catch (err) {
+        // The session was lost while the request was in flight: whatever the server made of
+        // it went with the old session. Ask again once healed, as a call made during the
+        // heal would, unless the call's own signal or timeout ended it.
+        const usable = this.state === "reconnecting" || this.state === "open";
+        const own = hasErrorCode(err, ErrorCode.Timeout) || hasErrorCode(err, ErrorCode.Aborted);
+        if (this.epoch !== epoch && usable && !own && !call?.signal?.aborted) {
+          if (deadline !== undefined) {
+            step = { signal: call?.signal, timeout: Math.max(0, deadline - Date.now()) };
+          }
+          continue;
+        }
+        throw err;
+      }
+    }
     this.subs.add(sub);
     return sub;
   }
@@ -1218,6 +958,7 @@ export class Session {
     params: SubscribeParams,
     call?: CallOptions,
   ): Promise<void> {
+    const epoch = this.epoch;
     const inbox = createInbox();
     const natsSub = this.nc.subscribe(inbox, {
       callback: (_err, msg) => sub.onMessage(msg, natsSub),
@@ -1270,22 +1011,43 @@ export class Session {
       natsSub.unsubscribe();
       throw new StanServerError(ErrorCode.ServerError, resp.error);
     }
-    const lost = this.checkOpen();
+    const lost =
+      this.checkOpen() ??
+      (this.epoch === epoch
+        ? undefined
+        : new StanConnectionError(
+            ErrorCode.ConnectionLost,
+            "stan: the session was lost while subscribing (its registration went with it)",
+          ));
     if (lost) {
       natsSub.unsubscribe();
       throw lost;
     }
     sub.ackInbox = resp.ackInbox;
+    sub.stale = false;
+    sub.resumed(this.opts.connectTimeout);
+    // acks asked for while it was being re-created go to its new ack inbox now
+    for (const seq of sub.takeQueuedAcks()) {
+      this.outbox.enqueue(sub.ackInbox, encodeAck(params.subject, seq), undefined, "");
+    }
   }
 
-  /** @internal */
-  sendAck(sub: CoreSubscription, sequence: bigint): void {
-    // Not deliverable now (no session, or the subscription's new ack inbox is not known
-    // yet; the old one died with the old session): the server redelivers it.
-    if (this.state === "reconnecting" || sub.resubscribing) return;
+  /**
+   * @internal Acknowledges `sequence`. While a heal re-creates the subscription (its old ack
+   * inbox died with the old session, the new one is not known yet), a durable's ack is kept
+   * and sent to the new ack inbox once it is known: the server keeps a durable's unacked
+   * messages across sessions and accepts the ack there (the redelivered copy it may already
+   * have sent is then dropped, see {@link CoreSubscription}). A non-durable's is dropped: its
+   * old registration, and with it what was unacked, is gone, so nothing will be redelivered.
+   */
+  sendAck(sub: CoreSubscription, sequence: bigint, internal = false): void {
+    if (this.state === "reconnecting" || sub.stale || sub.resubscribing) {
+      sub.queueAck(sequence, internal);
+      return;
+    }
     const closed = this.checkOpen();
     if (closed) throw closed;
-    this.enqueue(sub.ackInbox, encodeAck(sub.params.subject, sequence), undefined, "");
+    this.outbox.enqueue(sub.ackInbox, encodeAck(sub.params.subject, sequence), undefined, "");
   }
 
   /** @internal */
@@ -1294,22 +1056,32 @@ export class Session {
     unsubscribe: boolean,
     call?: CallOptions,
   ): Promise<void> {
-    if (this.state === "reconnecting" && !unsubscribe) {
-      // The healed session will not re-create it; the server took the old registration offline.
+    const notMadeYet = this.state === "open" && !this.ready && sub.stale && !sub.resubscribing;
+    if (!unsubscribe && (this.state === "reconnecting" || notMadeYet)) {
+      // The heal has not re-created it and now will not (resubscribe() skips it); the server
+      // took the old registration offline with the old session.
       this.subs.delete(sub);
       sub.detach();
       return;
     }
-    await this.waitOpen(
-      call,
-      unsubscribe ? "unsubscribe" : "subscription close",
-      this.opts.pubAckTimeout,
-    );
-    if (sub.resubscribing) {
-      // The heal is re-creating it: its ack inbox is about to change. Wait for the new one,
-      // then decide again (the session may have been lost once more meanwhile).
-      await withCancel(sub.resubscribing, call, unsubscribe ? "unsubscribe" : "subscription close");
-      return this.endSubscription(sub, unsubscribe, call);
+    const what = unsubscribe ? "unsubscribe" : "subscription close";
+    try {
+      await this.waitOpen(call, what, this.opts.pubAckTimeout);
+      if (sub.resubscribing) {
+        // Being re-created (a heal, or a restart from the first message): its ack inbox is
+        // about to change. Wait for the new one, then decide again.
+        await withCancel(sub.resubscribing, call, what);
+        return this.endSubscription(sub, unsubscribe, call);
+      }
+    } catch (err) {
+      // Given up before anything was sent: no heal may re-create what the caller asked to end
+      // (a durable that was to be deleted keeps its state on the server: the error says so).
+      this.subs.delete(sub);
+      sub.detach();
+      if (unsubscribe && this.state !== "closed" && this.state !== "lost") {
+        throw notDeleted(err, sub);
+      }
+      throw err;
     }
     if (!this.subs.has(sub)) {
       // the heal could not re-create it: the server has no such subscription to end
@@ -1379,7 +1151,7 @@ export class Session {
       this.emit({ type: "closed" });
       return;
     }
-    this.flushOut(); // what was published and acked goes before the close request
+    this.outbox.flush(); // what was published and acked goes before the close request
     this.state = "closing";
     this.endError = error;
     let failure: unknown;
@@ -1400,180 +1172,4 @@ export class Session {
     this.emit({ type: "closed" });
     if (failure) throw failure;
   }
-}
-
-/** A subscription as the engine sees it; survives a heal (re-created on the server). */
-export class CoreSubscription {
-  private natsSub: NatsSubscriptionLike | undefined;
-  /** The current delivery inbox. */
-  inbox = "";
-  /** The server's ack inbox for this subscription. */
-  ackInbox = "";
-  /** Highest sequence delivered so far (0n before the first). */
-  lastSequence = 0n;
-  /** When it was first created (ms since the epoch), for a new-only resume. */
-  readonly createdAt = Date.now();
-  private ended = false;
-
-  /** @internal */
-  constructor(
-    private readonly session: Session,
-    readonly params: SubscribeParams,
-    private readonly sink: SubscriptionSink,
-  ) {}
-
-  /** @internal */
-  attach(natsSub: NatsSubscriptionLike, inbox: string, ackInbox: string): void {
-    this.natsSub = natsSub;
-    this.inbox = inbox;
-    this.ackInbox = ackInbox;
-  }
-
-  /** @internal Stops taking deliveries on the current inbox. */
-  detach(): void {
-    try {
-      this.natsSub?.unsubscribe();
-    } catch {
-      // connection gone
-    }
-    this.natsSub = undefined;
-  }
-
-  /** @internal */
-  onMessage(msg: NatsMsgLike, from: NatsSubscriptionLike): void {
-    if (this.ended || from !== this.natsSub) return;
-    let decoded: DecodedMsg;
-    try {
-      decoded = decodeMsgProto(msg.data);
-    } catch (err) {
-      this.session.reportProtocolError(err);
-      return; // malformed: dropped and counted; the server redelivers real messages
-    }
-    if (decoded.sequence === 0n) {
-      // not a MsgProto (an empty payload or another message type): sequences start at 1
-      this.session.reportProtocolError(
-        new StanProtocolError(ErrorCode.ProtocolError, "stan: malformed MsgProto: no sequence"),
-      );
-      return;
-    }
-    if (decoded.sequence > this.lastSequence) this.lastSequence = decoded.sequence;
-    this.sink.deliver(decoded);
-  }
-
-  /**
-   * @internal After a heal: a durable (or durable queue) resumes where the server kept it;
-   * a non-durable continues after the last sequence it received, or, if it received none,
-   * from when it was created (a new-only subscription skips nothing published meanwhile).
-   */
-  resubscribe(): Promise<void> {
-    const request = this.requestResubscribe();
-    const settled = request.then(noop, noop);
-    this.resubscribing = settled;
-    void settled.then(() => {
-      if (this.resubscribing === settled) this.resubscribing = undefined;
-    });
-    return request;
-  }
-
-  /** @internal While a heal re-creates it: settles (never rejects) once it is done. */
-  resubscribing: Promise<void> | undefined;
-
-  private requestResubscribe(): Promise<void> {
-    const p = this.params;
-    let params = p;
-    if (!p.durableName) {
-      if (this.lastSequence > 0n) {
-        params = {
-          ...p,
-          startPosition: StartPosition.SequenceStart,
-          startSequence: this.lastSequence + 1n,
-        };
-      } else if (p.startPosition === StartPosition.NewOnly) {
-        const ago = BigInt(Math.max(0, Date.now() - this.createdAt)) * 1_000_000n;
-        params = { ...p, startPosition: StartPosition.TimeDeltaStart, startTimeDelta: ago };
-      }
-    }
-    return this.session.requestSubscription(this, params);
-  }
-
-  /** Acknowledges a sequence. Throws when the subscription or connection is closed. */
-  ack(sequence: bigint): void {
-    if (this.ended) {
-      throw new StanSubscriptionError(ErrorCode.InvalidSubscription, Messages.invalidSubscription);
-    }
-    this.session.sendAck(this, sequence);
-  }
-
-  /** True once closed, unsubscribed or ended by connection loss. */
-  get isEnded(): boolean {
-    return this.ended;
-  }
-
-  /** Closes (`unsubscribe=false`: a durable keeps its position) or unsubscribes. */
-  async end(unsubscribe: boolean, call?: CallOptions): Promise<void> {
-    if (this.ended) {
-      throw new StanSubscriptionError(ErrorCode.InvalidSubscription, Messages.invalidSubscription);
-    }
-    this.ended = true;
-    try {
-      await this.session.endSubscription(this, unsubscribe, call);
-    } finally {
-      this.sink.end();
-    }
-  }
-
-  /** @internal Ends locally because the session ended. */
-  terminate(error: StanError | undefined): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.detach();
-    this.sink.end(error);
-  }
-}
-
-/**
- * A resubscribe failure that says nothing about the subscription itself: the request timed out
- * or the connection went (the server is down again), or the server no longer knows this client
- * (it lost its state). The session heals again instead of ending the subscription.
- */
-function isTransientResubscribeError(err: unknown): boolean {
-  if (err instanceof StanTimeoutError || err instanceof StanConnectionError) return true;
-  return err instanceof StanServerError && err.message === "stan: unknown clientID";
-}
-
-/** Decodes a reply, turning malformed bytes into a {@link StanProtocolError}. */
-function decodeConnectResponse(data: Uint8Array) {
-  return decodeOrProtocolError(ConnectResponseSchema, data, "ConnectResponse");
-}
-
-function decodeOrProtocolError<T extends Message>(
-  schema: GenMessage<T>,
-  bytes: Uint8Array,
-  what: string,
-): T {
-  try {
-    return decode(schema, bytes);
-  } catch (err) {
-    throw new StanProtocolError(
-      ErrorCode.ProtocolError,
-      `stan: malformed ${what} from the server`,
-      {
-        cause: err,
-      },
-    );
-  }
-}
-
-function mapRequestError(
-  err: unknown,
-  timeoutText: string,
-  code: ErrorCode = ErrorCode.RequestTimeout,
-): StanError {
-  if (hasErrorCode(err, ErrorCode.Aborted) || hasErrorCode(err, ErrorCode.Timeout)) return err;
-  if (isNoResponders(err) || isRequestTimeout(err)) {
-    return new StanTimeoutError(code, timeoutText, { cause: err });
-  }
-  return new StanConnectionError(ErrorCode.ConnectionLost, `${timeoutText}: ${String(err)}`, {
-    cause: err,
-  });
 }
