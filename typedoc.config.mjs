@@ -16,7 +16,7 @@ const requiredToBeDocumented = ["Enum", "Variable", "Function", "Class", "Interf
 const config = {
   name: "stan-ts",
   entryPointStrategy: "packages",
-  entryPoints: ["packages/client", "packages/server"],
+  entryPoints: ["packages/client", "packages/server", "packages/jetstream"],
   projectDocuments: ["docs/cli.md"],
   // Two comments of re-exported core types name the engine's methods behind them; in the
   // reference those are the connection's status() and publishBatch().

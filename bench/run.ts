@@ -18,6 +18,12 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { interopTool, streamingServer } from "@stan-ts/testing";
 import { build } from "esbuild";
+import {
+  type JetStreamRun,
+  renderJetStream,
+  runJetStreamRounds,
+  startJetStreamServer,
+} from "./lib/jetstream.js";
 import { findChild, processCpuUs } from "./lib/proc.js";
 import { type Row, renderComparison, renderMarkdown, summarize } from "./lib/report.js";
 import type { ClientName, FigureKind, FigureName, Job, Sample, WorkerReply } from "./lib/types.js";
@@ -370,6 +376,24 @@ async function main(): Promise<void> {
     }
   }
 
+  // Issue 13 point 5: stan-ts on JetStream beside raw nats JetStream (bench/lib/jetstream.ts).
+  let jetstreamRuns: JetStreamRun[] = [];
+  {
+    const figureOf = (name: FigureName): Figure => FIGURES.find((f) => f.name === name) as Figure;
+    await using js = await startJetStreamServer();
+    log(`bench: JetStream (nats-server -js) at ${js.url}`);
+    jetstreamRuns = await runJetStreamRounds({
+      url: js.url,
+      figures: figures.map((f) => f.name),
+      rounds: opts.rounds,
+      counts: (name) => (opts.smoke ? figureOf(name).smokeCount : figureOf(name).count),
+      job: (name, client, subject, count) => job(figureOf(name), client, subject, count),
+      run: (j) => runChild(j, timeoutMs, undefined),
+      log,
+      runId,
+    });
+  }
+
   if (profiler && profileDir) {
     const { profile } = await profiler.post("Profiler.stop");
     const file = join(profileDir, "server.cpuprofile");
@@ -405,9 +429,10 @@ async function main(): Promise<void> {
     loadAtEnd: loadavg().map((l) => Number(l.toFixed(2))),
   };
   const file = join(resultsDir, `${stamp}.json`);
-  writeFileSync(file, `${JSON.stringify({ meta, figures, rows, runs }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ meta, figures, rows, runs, jetstreamRuns }, null, 2)}\n`);
   process.stdout.write(renderMarkdown(meta, rows));
   if (compared.length > 0) process.stdout.write(renderComparison(measured, compared));
+  if (jetstreamRuns.length > 0) process.stdout.write(renderJetStream(measured, jetstreamRuns));
   log(`bench: done in ${elapsedS.toFixed(1)} s; results in ${relative(repoRoot, file)}`);
 }
 

@@ -20,6 +20,10 @@ async function adapter(name: ClientName): Promise<ClientAdapter> {
       return (await import("./clients/nats.js")).rawNats;
     case "stan-raw":
       return (await import("./clients/stan-raw.js")).stanRaw;
+    case "stan-ts-jetstream":
+      return (await import("./clients/stan-ts.js")).stanTsJetStream;
+    case "nats-jetstream":
+      return (await import("./clients/nats-jetstream.js")).natsJetStream;
   }
 }
 

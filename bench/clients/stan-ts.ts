@@ -1,3 +1,4 @@
+import { jetstream } from "@stan-ts/jetstream";
 import { connect, type StanConnection } from "stan-ts";
 import { paced, payload } from "../lib/meter.js";
 import type { ClientAdapter, Job } from "../lib/types.js";
@@ -8,6 +9,7 @@ function open(job: Job): Promise<StanConnection> {
     clientId: job.clientId,
     servers: job.url,
     maxPubAcksInflight: Math.max(job.window, 1),
+    ...(job.client === "stan-ts-jetstream" ? { backend: jetstream({ storage: "memory" }) } : {}),
   });
 }
 
@@ -116,4 +118,11 @@ export const stanTsBatch: ClientAdapter = {
     if (failures.length > 0) throw failures[0]?.error;
     return meter.throughput(job.count);
   },
+};
+
+/** stan-ts on JetStream (`backend: jetstream()`, memory streams): the same code as stanTs. */
+export const stanTsJetStream: ClientAdapter = {
+  publish: (job, meter) => (stanTs.publish as NonNullable<ClientAdapter["publish"]>)(job, meter),
+  sync: (job, meter) => (stanTs.sync as NonNullable<ClientAdapter["sync"]>)(job, meter),
+  replay: (job, meter) => (stanTs.replay as NonNullable<ClientAdapter["replay"]>)(job, meter),
 };

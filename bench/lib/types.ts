@@ -11,7 +11,11 @@ export type ClientName =
   | "node-nats-streaming"
   | "go"
   | "nats"
-  | "stan-raw";
+  | "stan-raw"
+  /** stan-ts with `backend: jetstream()`, on a nats-server with JetStream. */
+  | "stan-ts-jetstream"
+  /** raw `nats` 2.x JetStream API on that server. */
+  | "nats-jetstream";
 
 /** The figures of issue 6. */
 export type FigureName = "pub128" | "pub1k" | "pub64k" | "sync" | "replay" | "e2e";
@@ -36,6 +40,8 @@ export interface Job {
   window: number;
   /** Messages per second (e2e only). */
   rate: number;
+  /** JetStream clients: the stream to replay (raw nats JetStream). */
+  stream?: string;
 }
 
 /** What a child reports. Durations are microseconds, sizes bytes. */

@@ -4,7 +4,10 @@
 // `docker compose up` nats-streaming-server; NATS_STREAMING_SERVER when set: that
 // nats-streaming-server binary, started on a nats-server of the harness's; otherwise the
 // embedded one, on its own nats-server on a free loopback port, with neither Docker nor Go.
-import { streamingServer as harnessServer } from "@stan-ts/testing";
+import {
+  jetStreamServer as harnessJetStream,
+  streamingServer as harnessServer,
+} from "@stan-ts/testing";
 
 export interface ExampleServer extends AsyncDisposable {
   readonly url: string;
@@ -13,4 +16,9 @@ export interface ExampleServer extends AsyncDisposable {
 
 export function streamingServer(): Promise<ExampleServer> {
   return harnessServer();
+}
+
+/** A nats-server with JetStream (`-js`) on a free loopback port, for the JetStream example. */
+export function jetStreamServer(): Promise<{ url: string } & AsyncDisposable> {
+  return harnessJetStream();
 }

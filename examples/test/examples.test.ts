@@ -69,6 +69,7 @@ const expected: Record<string, RegExp[]> = {
     /^worker-b continued with: job-11, job-12, job-13, job-14, job-15$/m,
     /^refused: stan: durable name of a durable queue subscriber can't contain the character ':'$/m,
   ],
+  jetstream: [/^#1 \{"id":1\}\n#2 \{"id":2\}\n#3 \{"id":3\}$/m],
   "async-publish": [
     /^published 1024 messages, 1024 acks received$/m,
     /^replayed all 1024, last sequence #1024$/m,

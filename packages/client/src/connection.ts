@@ -326,6 +326,7 @@ class StanConnectionImpl implements StanConnection {
  * and close whatever it had opened.
  */
 export async function connect(options: ConnectOptions): Promise<StanConnection> {
+  if (options?.backend) return options.backend.connect(options);
   const resolved = resolveConnectOptions(options);
   // What this call has opened so far, so that a lost race (signal, timeout) closes it, and
   // anything that opens after the race was lost is closed as soon as it appears.

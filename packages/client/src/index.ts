@@ -42,6 +42,13 @@ export {
 export type { Payload, StanConnection, Status } from "./connection.js";
 export { connect, toBytes } from "./connection.js";
 export { Message } from "./message.js";
-export type { ConnectOptions, StartAt, SubscribeOptions } from "./options.js";
-export { defaultConnectOptions, defaultSubscribeOptions } from "./options.js";
-export type { Subscription } from "./subscription.js";
+export type { Backend, ConnectOptions, StartAt, SubscribeOptions } from "./options.js";
+export {
+  defaultConnectOptions,
+  defaultSubscribeOptions,
+  resolveConnectOptions,
+  resolveSubscribeOptions,
+} from "./options.js";
+export type { Subscription, SubscriptionCore } from "./subscription.js";
+/** @internal For backends (`@stan-ts/jetstream`): the subscription the API hands out. */
+export { SubscriptionImpl } from "./subscription.js";

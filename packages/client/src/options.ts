@@ -14,7 +14,17 @@ import {
 } from "@stan-ts/core";
 import { StartPosition } from "@stan-ts/proto";
 import type { ConnectionOptions } from "nats";
+import type { StanConnection } from "./connection.js";
 import type { Message } from "./message.js";
+
+/**
+ * What serves a {@link ConnectOptions} connection other than NATS Streaming: given the options,
+ * it returns the same {@link StanConnection} (for example `jetstream()` of `@stan-ts/jetstream`).
+ */
+export interface Backend {
+  /** Opens a connection as `connect(options)` would; `connect()` hands the call over. */
+  connect(options: ConnectOptions): Promise<StanConnection>;
+}
 
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -63,6 +73,12 @@ export interface ConnectOptions extends CallOptions {
   waitForClientId?: number | undefined;
   /** Called once when the connection is lost for good (healing off, or gave up). */
   onConnectionLost?: ((error: StanConnectionError) => void) | undefined;
+  /**
+   * Another backend than NATS Streaming, e.g. `backend: jetstream()` from `@stan-ts/jetstream`:
+   * the same API on JetStream (see that package's README for the mapping).
+   * @default NATS Streaming
+   */
+  backend?: Backend | undefined;
 }
 
 /** {@link ConnectOptions} with every default filled in: the engine's settings. */
@@ -78,7 +94,7 @@ export const defaultConnectOptions = {
   discoverPrefix: "_STAN.discover",
 } as const;
 
-/** Validates and merges connect options in one place. */
+/** @internal Validates and merges connect options in one place (backends use it too). */
 export function resolveConnectOptions(o: ConnectOptions): ResolvedConnectOptions {
   if (typeof o !== "object" || o === null) invalidArgument("stan: connect options missing");
   const d = defaultConnectOptions;
@@ -186,7 +202,7 @@ export const defaultSubscribeOptions = {
   maxInflight: 1024,
 } as const;
 
-/** Validates subscribe options and builds the wire parameters. */
+/** @internal Validates subscribe options and builds the wire parameters (backends use it too). */
 export function resolveSubscribeOptions(
   subject: string,
   o: SubscribeOptions = {},

@@ -1,6 +1,5 @@
 import {
   type CallOptions,
-  type CoreSubscription,
   type DecodedMsg,
   ErrorCode,
   Messages,
@@ -55,6 +54,17 @@ export interface Subscription extends AsyncIterable<Message>, AsyncDisposable {
   unsubscribe(opts?: CallOptions): Promise<void>;
 }
 
+/**
+ * @internal What a {@link SubscriptionImpl} asks of the backend that feeds it: the STAN
+ * session's `CoreSubscription`, or another backend's (the JetStream one).
+ */
+export interface SubscriptionCore {
+  /** Acknowledges the message with this sequence; throws once the subscription ended. */
+  ack(sequence: bigint): void;
+  /** Ends the subscription: close (a durable keeps its position) or unsubscribe (deleted). */
+  end(unsubscribe: boolean, opts?: CallOptions): Promise<void>;
+}
+
 /** Callback-mode settings. */
 export interface CallbackOptions {
   callback: (msg: Message) => void | Promise<void>;
@@ -69,7 +79,7 @@ export class SubscriptionImpl implements Subscription, SubscriptionSink, AckTarg
   readonly durableName: string | undefined;
   readonly manualAcks: boolean;
   delivered = 0;
-  core: CoreSubscription | undefined;
+  core: SubscriptionCore | undefined;
   readonly closed: Promise<StanError | undefined>;
   private resolveClosed!: (e: StanError | undefined) => void;
   /** Received, not yet handed out (made into Messages when handed out). */

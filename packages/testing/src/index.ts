@@ -17,6 +17,8 @@ export type {
 export { startStanCluster, startStanFtPair, streamingBinaryUnavailable } from "./cluster.js";
 export type { InteropTool, InteropToolName } from "./interop.js";
 export { interopBin, interopTool } from "./interop.js";
+export type { JetStreamServer } from "./jetstream.js";
+export { jetStreamServer } from "./jetstream.js";
 export type { NatsServer, NatsServerOptions } from "./nats-server.js";
 export {
   findNatsServer,

@@ -140,6 +140,7 @@ describe("packed packages (slow: pnpm pack + npm install into a fresh project)",
     expect(packed.map((p) => p.name).sort()).toEqual([
       "@stan-ts/cli",
       "@stan-ts/core",
+      "@stan-ts/jetstream",
       "@stan-ts/proto",
       "@stan-ts/server",
       "stan-ts",
