@@ -39,13 +39,17 @@ describe("docs/architecture.md", () => {
 });
 
 describe("the API reference (pnpm run docs)", () => {
-  it("documents stan-ts and @stan-ts/server, and the stan command by its usage", async () => {
+  it("documents stan-ts, @stan-ts/server and @stan-ts/jetstream, and the stan command by its usage", async () => {
     const config = (
       (await import(pathToFileURL(join(root, "typedoc.config.mjs")).href)) as {
         default: { entryPoints: string[]; projectDocuments: string[] };
       }
     ).default;
-    expect(config.entryPoints).toEqual(["packages/client", "packages/server"]);
+    expect(config.entryPoints).toEqual([
+      "packages/client",
+      "packages/server",
+      "packages/jetstream",
+    ]);
     expect(config.projectDocuments).toEqual(["docs/cli.md"]);
     expect(readFileSync(join(root, "docs/cli.md"), "utf8")).toContain(
       "{@include ../packages/cli/README.md}",
