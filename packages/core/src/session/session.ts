@@ -250,7 +250,7 @@ export class Session {
 
   /**
    * @internal Acknowledges `sequence` (while a heal re-creates the subscription, a durable's
-   * ack waits for the new ack inbox: see {@link Subscriptions.sendAck}).
+   * ack waits for the new ack inbox: see `Subscriptions.sendAck` in subscribing.ts).
    */
   sendAck(sub: CoreSubscription, sequence: bigint, internal = false): void {
     this.subscriptions.sendAck(sub, sequence, internal);
