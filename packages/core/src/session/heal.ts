@@ -44,7 +44,8 @@ export class Healer {
     this.s.state = "reconnecting";
     this.s.ready = false;
     this.s.epoch++;
-    this.s.outbox.flush(); // not open: drops the outbox (pending publishes are re-sent after the heal)
+    // not open: drops the outbox (pending publishes are re-sent after the heal)
+    this.s.outbox.flush();
     this.pings.stop();
     this.handshake.stopHeartbeats();
     this.subscriptions.lostAll();

@@ -157,12 +157,8 @@ export class Subscriptions {
   }
 
   /**
-   * @internal Acknowledges `sequence`. While a heal re-creates the subscription (its old ack
-   * inbox died with the old session, the new one is not known yet), a durable's ack is kept
-   * and sent to the new ack inbox once it is known: the server keeps a durable's unacked
-   * messages across sessions and accepts the ack there (the redelivered copy it may already
-   * have sent is then dropped, see {@link CoreSubscription}). A non-durable's is dropped: its
-   * old registration, and with it what was unacked, is gone, so nothing will be redelivered.
+   * Acknowledges `sequence`, or keeps it for the new ack inbox during a heal (see
+   * {@link Session.sendAck}).
    */
   sendAck(sub: CoreSubscription, sequence: bigint, internal = false): void {
     if (this.s.state === "reconnecting" || sub.stale || sub.resubscribing) {
