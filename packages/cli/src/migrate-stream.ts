@@ -5,6 +5,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { streamName } from "@stan-ts/jetstream";
 import {
   connect,
   createInbox,
@@ -24,30 +25,14 @@ export const SEQUENCE_HEADER = "Stan-Sequence";
 /** Header holding a migrated message's STAN timestamp: nanoseconds since the Unix epoch (decimal). */
 export const TIMESTAMP_HEADER = "Stan-Timestamp";
 
-const utf8 = new TextEncoder();
-/** Longest default stream name before it is shortened with a hash. */
-const MAX_STREAM_NAME = 200;
-
 /**
- * The default stream of a channel, by the JetStream backend's naming rule (one stream per
- * channel): ASCII letters, digits and `-` are kept, every other UTF-8 byte becomes `_` and two
- * upper-case hex digits (`orders` → `orders`, `orders.eu` → `orders_2Eeu`, `a_b` → `a_5Fb`).
- * The rule is injective, so no two channels share a stream. A name longer than 200 characters
- * keeps its first 166, then `__` and the first 32 hex digits of the channel's SHA-256.
+ * The default stream of a channel: the JetStream backend's own rule (`streamName` of
+ * `@stan-ts/jetstream`, one stream per channel), so a migrated channel is where the backend
+ * looks for it: ASCII letters, digits and `-` are kept, every other UTF-8 byte becomes `_` and
+ * two upper-case hex digits (`orders` → `orders`, `orders.eu` → `orders_2Eeu`).
  */
 export function streamNameFor(channel: string): string {
-  let out = "";
-  for (const b of utf8.encode(channel)) {
-    const keep =
-      (b >= 0x30 && b <= 0x39) ||
-      (b >= 0x41 && b <= 0x5a) ||
-      (b >= 0x61 && b <= 0x7a) ||
-      b === 0x2d;
-    out += keep ? String.fromCharCode(b) : `_${b.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  if (out.length <= MAX_STREAM_NAME) return out;
-  const hash = createHash("sha256").update(channel).digest("hex").slice(0, 32).toUpperCase();
-  return `${out.slice(0, MAX_STREAM_NAME - 34)}__${hash}`;
+  return streamName(channel);
 }
 
 /** Why `name` cannot be a stream name, or undefined when it can. */
