@@ -1,8 +1,9 @@
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { HarnessError } from "./nats-server.js";
+import { lockNamed } from "./port-lock.js";
 
 const run = promisify(execFile);
 
@@ -41,20 +42,45 @@ export function publicPackages(root: string): PublicPackage[] {
   return out;
 }
 
+/** The newest modification time (ms) of the files below `dir`, or 0 when there are none. */
+function newestMtime(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) newest = Math.max(newest, statSync(join(e.parentPath, e.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/** True when `pkg` has no `dist`, or a source file (or package.json) changed after it was built. */
+function needsBuild(pkg: PublicPackage): boolean {
+  const built = newestMtime(join(pkg.dir, "dist"));
+  if (built === 0) return true;
+  const source = Math.max(
+    newestMtime(join(pkg.dir, "src")),
+    statSync(join(pkg.dir, "package.json")).mtimeMs,
+  );
+  return source > built;
+}
+
+/**
+ * Builds the workspace (`pnpm build`) when a public package has no `dist` yet or its sources
+ * changed since it was built, so that README's `pnpm test` works on a fresh clone and packs
+ * what the sources say; CI builds before testing, so there it does nothing.
+ */
+export async function ensureBuilt(root: string): Promise<void> {
+  if (!publicPackages(root).some(needsBuild)) return;
+  // test files call this in parallel: one builds, the others wait and find it built
+  await using _build = await lockNamed("build", 300_000);
+  if (!publicPackages(root).some(needsBuild)) return;
+  await run("pnpm", ["build"], { cwd: root });
+}
+
 /**
  * Packs every public package of the workspace at `root` into `dest` with `pnpm pack`, as it would
  * be published: `workspace:*` ranges become versions and `publishConfig` overrides apply. The
  * packages must be built (`pnpm build`); a missing `dist` is a {@link HarnessError}.
  */
-/**
- * Builds the workspace (`pnpm build`) when a public package has no `dist` yet, so that the
- * README's `pnpm test` works on a fresh clone; CI builds before testing and skips this.
- */
-export async function ensureBuilt(root: string): Promise<void> {
-  if (publicPackages(root).every((p) => existsSync(join(p.dir, "dist")))) return;
-  await run("pnpm", ["build"], { cwd: root });
-}
-
 export async function packPublicPackages(root: string, dest: string): Promise<PackedPackage[]> {
   const pkgs = publicPackages(root);
   const unbuilt = pkgs.filter((p) => !existsSync(join(p.dir, "dist")));

@@ -1,8 +1,9 @@
 /**
- * A lock on a fixed port shared by test files that vitest runs in parallel worker processes:
- * tests that must use a port as README writes it (4222) take turns instead of racing for it.
- * The lock is a file in the system's temp folder created with `wx`, holding the owner's PID; a
- * lock whose owner died is taken over. Waiters wake on the folder's change events.
+ * Locks shared by test files that vitest runs in parallel worker processes: tests that must
+ * use a port as README writes it (4222) take turns instead of racing for it, and only one
+ * worker rebuilds the workspace. A lock is a file in the system's temp folder created with
+ * `wx`, holding the owner's PID; a lock whose owner died is taken over. Waiters wake on the
+ * folder's change events.
  */
 
 import { readFileSync, unlinkSync, watch, writeFileSync } from "node:fs";
@@ -10,10 +11,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HarnessError, processAlive } from "./nats-server.js";
 
-/** A held port lock; `release()` (or `await using`) frees it for the next test. */
-export interface PortLock extends AsyncDisposable {
-  readonly port: number;
+/** A held lock; `release()` (or `await using`) frees it for the next test. */
+export interface HeldLock extends AsyncDisposable {
   release(): void;
+}
+
+/** A held port lock ({@link lockPort}). */
+export interface PortLock extends HeldLock {
+  readonly port: number;
 }
 
 function tryTake(path: string): boolean {
@@ -41,11 +46,19 @@ function tryTake(path: string): boolean {
  * @throws HarnessError when another live process holds it for longer than `timeoutMs`.
  */
 export async function lockPort(port: number, timeoutMs = 120_000): Promise<PortLock> {
+  return { port, ...(await lockNamed(`port-${port}`, timeoutMs)) };
+}
+
+/**
+ * Waits (at most `timeoutMs`) until this process holds the lock called `what` (a file name
+ * part, such as `build`).
+ * @throws HarnessError when another live process holds it for longer than `timeoutMs`.
+ */
+export async function lockNamed(what: string, timeoutMs = 120_000): Promise<HeldLock> {
   const dir = tmpdir();
-  const name = `stan-ts-port-${port}.lock`;
+  const name = `stan-ts-${what}.lock`;
   const path = join(dir, name);
-  const lock: PortLock = {
-    port,
+  const lock: HeldLock = {
     release() {
       try {
         if (readFileSync(path, "utf8") === String(process.pid)) unlinkSync(path);
@@ -64,7 +77,7 @@ export async function lockPort(port: number, timeoutMs = 120_000): Promise<PortL
     const recheck = setInterval(() => tryTake(path) && done(), 1000);
     const timer = setTimeout(() => {
       cleanup();
-      reject(new HarnessError(`port ${port} stayed locked by another test (${path})`));
+      reject(new HarnessError(`${what} stayed locked by another test (${path})`));
     }, timeoutMs);
     function cleanup(): void {
       watcher.close();
