@@ -97,12 +97,14 @@ async function main(): Promise<void> {
     early.catch(() => {}); // reported by startServer below
   }
   const {
-    server: { startServer },
+    server: { startServer, startServerOnOwnNats },
     codeCache,
     saveCache,
   } = await loadServer();
   try {
-    server = await startServer({ ...options, ...(early ? { natsServer: early } : {}) });
+    server = await (early
+      ? startServerOnOwnNats({ ...options, natsServer: early })
+      : startServer(options));
   } catch (err) {
     await early?.then((c) => c.stop()).catch(() => {});
     throw err;
