@@ -21,6 +21,8 @@ export default defineConfig([
     ...shared,
     entry: ["src/bin.ts"],
     format: ["cjs"],
+    // only the cluster-ID rule of @stan-ts/core, not the whole client library
+    noExternal: ["@stan-ts/core"],
     shims: true,
     outExtension: () => ({ js: ".cjs" }),
   },
