@@ -21,6 +21,12 @@ export default defineConfig([
     ...shared,
     entry: ["src/bin.ts"],
     format: ["cjs"],
+    // only the cluster-ID rule of @stan-ts/core, from its sources (side-effect free, so
+    // the rest, protobuf included, is left out), not the whole client library at each start
+    noExternal: ["@stan-ts/core"],
+    esbuildOptions(o) {
+      o.conditions = ["@stan-ts/source"];
+    },
     shims: true,
     outExtension: () => ({ js: ".cjs" }),
   },

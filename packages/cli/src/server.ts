@@ -3,7 +3,13 @@
  * the flags of `stan-server`.
  */
 
-import { parseServerArgs, SERVER_HELP, type ServerOptions, startServer } from "@stan-ts/server";
+import {
+  parseServerArgs,
+  portInUse,
+  SERVER_HELP,
+  type ServerOptions,
+  startServer,
+} from "@stan-ts/server";
 import { aborted, CliError, type CliIO, UsageError, write } from "./io.js";
 import { VERSION } from "./version.js";
 
@@ -46,12 +52,6 @@ function serverArgs(args: string[]): string[] {
 /** The port `stan server` starts nats-server on when -p is not given, as nats-streaming-server. */
 export const DEFAULT_SERVER_PORT = 4222;
 
-/**
- * Cluster IDs the server can serve, as clients check them: they become part of NATS subjects
- * (`_STAN.discover.<id>`), so no whitespace, no wildcards and no empty tokens.
- */
-const CLUSTER_ID = /^[^\s*>.]+(\.[^\s*>.]+)*$/u;
-
 /** True for an address only this host can reach. */
 function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, "").toLowerCase();
@@ -72,15 +72,7 @@ function listenAddress(natsArgs: readonly string[] | undefined): string | undefi
 
 /** Checks what the server's own parser lets through but cannot work; returns the options. */
 function checkOptions(parsed: ServerOptions): ServerOptions {
-  const clusterId = parsed.clusterId;
-  if (clusterId !== undefined && !CLUSTER_ID.test(clusterId)) {
-    throw new UsageError(
-      clusterId === ""
-        ? "-cid/--cluster_id needs a cluster ID (for example test-cluster)"
-        : `invalid cluster ID "${clusterId}": no spaces, wildcards (* >) or empty tokens ` +
-            "(leading, trailing or double '.'), since clients reach the server on subjects made from it",
-    );
-  }
+  // the cluster ID is checked by parseServerArgs (clusterIdProblem of @stan-ts/core)
   if (String(parsed.store ?? "").toUpperCase() === "FILE" && !parsed.dir) {
     throw new UsageError(
       "-store file needs -dir <directory> (where the file store keeps its data)",
@@ -94,11 +86,11 @@ function checkOptions(parsed: ServerOptions): ServerOptions {
 /** Explains a failed start: a port in use, a missing nats-server binary, or the error as is. */
 function explainStartError(err: unknown): CliError {
   const message = err instanceof Error ? err.message : String(err);
-  const inUse = /Error listening on port: (\S+?), .*address already in use/.exec(message);
+  const inUse = portInUse(message);
   if (inUse) {
     return new CliError(
-      `${inUse[1]} is already in use (another NATS or streaming server?)`,
-      `stop what listens there, choose another port with -p <port> (-p 0: a free one), or attach to that NATS server with -ns nats://${inUse[1]}`,
+      `${inUse} is already in use (another NATS or streaming server?)`,
+      `stop what listens there, choose another port with -p <port> (-p 0: a free one), or attach to that NATS server with -ns nats://${inUse}`,
       { cause: err },
     );
   }

@@ -49,6 +49,7 @@ export type {
 export type { NatsConnectionLike, NatsMsgLike, NatsSubscriptionLike } from "./transport.js";
 export { isNoResponders, isRequestTimeout, isStatusMessage } from "./transport.js";
 export {
+  clusterIdProblem,
   invalidArgument,
   MAX_SUBJECT_BYTES,
   validateClientId,

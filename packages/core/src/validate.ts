@@ -26,6 +26,27 @@ export function validateClientId(clientId: unknown): string {
   return clientId;
 }
 
+const SERVER_CLUSTER_ID = /^[^\s*>.]+(\.[^\s*>.]+)*$/u;
+
+/**
+ * Why a streaming server cannot take `clusterId` (`-cid` of `stan-server` and `stan server`),
+ * or undefined when it can: clients reach the server on subjects made from it, so it must be
+ * a valid subject without wildcards, whitespace or empty tokens.
+ *
+ * @example
+ * ```ts
+ * clusterIdProblem("bad id"); // 'invalid cluster ID "bad id": no spaces, ...'
+ * ```
+ */
+export function clusterIdProblem(clusterId: string): string | undefined {
+  if (clusterId === "") return "-cid/--cluster_id needs a cluster ID (for example test-cluster)";
+  if (SERVER_CLUSTER_ID.test(clusterId)) return undefined;
+  return (
+    `invalid cluster ID "${clusterId}": no spaces, wildcards (* >) or empty tokens ` +
+    "(leading, trailing or double '.'), since clients reach the server on subjects made from it"
+  );
+}
+
 /** Checks a cluster ID (used as a NATS subject token). */
 export function validateClusterId(clusterId: unknown): string {
   if (typeof clusterId !== "string" || clusterId.length === 0) {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { ErrorCode, MAX_SUBJECT_BYTES, StanArgumentError, validateSubject } from "../src/index.js";
+import {
+  clusterIdProblem,
+  ErrorCode,
+  MAX_SUBJECT_BYTES,
+  StanArgumentError,
+  validateSubject,
+} from "../src/index.js";
 
 describe("validateSubject: length", () => {
   it("accepts a channel of exactly 255 UTF-8 bytes", () => {
@@ -21,6 +27,23 @@ describe("validateSubject: length", () => {
       expect((err as StanArgumentError).code).toBe(ErrorCode.InvalidArgument);
       expect((err as StanArgumentError).message).toMatch(
         /^stan: invalid subject ".{32}\.\.\.": \d+ bytes, over the limit of 255 \(a file store keeps each channel in a directory of that name\)$/,
+      );
+    }
+  });
+});
+
+describe("clusterIdProblem: what a streaming server can serve", () => {
+  it("accepts subject tokens, dotted or not", () => {
+    for (const id of ["test-cluster", "a.b", "é_1"]) expect(clusterIdProblem(id)).toBeUndefined();
+  });
+
+  it("names the problem of an empty ID, spaces, wildcards and empty tokens", () => {
+    expect(clusterIdProblem("")).toBe(
+      "-cid/--cluster_id needs a cluster ID (for example test-cluster)",
+    );
+    for (const id of ["bad id", "a*", "a.>", ".a", "a.", "a..b", "tab\there"]) {
+      expect(clusterIdProblem(id)).toMatch(
+        new RegExp(`^invalid cluster ID "${id.replace(/[.*>\\]/g, "\\$&")}": no spaces`),
       );
     }
   });

@@ -15,7 +15,7 @@
  */
 
 import { appendFileSync, readFileSync } from "node:fs";
-import { HELP, parseArgs } from "./cli.js";
+import { HELP, parseArgs, portInUse } from "./cli.js";
 import { loadBundle } from "./code-cache.js";
 import { type NatsChild, spawnNatsServer } from "./nats-process.js";
 import type * as ServerModule from "./server.js";
@@ -97,12 +97,14 @@ async function main(): Promise<void> {
     early.catch(() => {}); // reported by startServer below
   }
   const {
-    server: { startServer },
+    server: { startServer, startServerOnOwnNats },
     codeCache,
     saveCache,
   } = await loadServer();
   try {
-    server = await startServer({ ...options, ...(early ? { natsServer: early } : {}) });
+    server = await (early
+      ? startServerOnOwnNats({ ...options, natsServer: early })
+      : startServer(options));
   } catch (err) {
     await early?.then((c) => c.stop()).catch(() => {});
     throw err;
@@ -137,6 +139,14 @@ function shutdown(
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`stan-server: ${err instanceof Error ? err.message : String(err)}\n`);
+  const message = err instanceof Error ? err.message : String(err);
+  const inUse = portInUse(message);
+  process.stderr.write(
+    inUse
+      ? `stan-server: ${inUse} is already in use (another NATS or streaming server?): ` +
+          "stop what listens there, choose another port with -p <port> (or leave -p out for a " +
+          `free one), or attach to that NATS server with -ns nats://${inUse}\n`
+      : `stan-server: ${message}\n`,
+  );
   process.exit(1);
 });

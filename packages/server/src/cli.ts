@@ -4,6 +4,7 @@
  * @internal
  */
 
+import { clusterIdProblem } from "@stan-ts/core";
 import type { LogLevel } from "./logger.js";
 import type { ServerOptions } from "./server.js";
 
@@ -97,6 +98,8 @@ function flag(names: string[], set: Setter): void {
   for (const n of names) FLAGS[n] = set;
 }
 flag(["cid", "cluster_id"], (o, v) => {
+  const problem = clusterIdProblem(v);
+  if (problem !== undefined) throw new Error(problem);
   o.clusterId = v;
 });
 flag(["st", "store"], (o, v) => {
@@ -363,4 +366,12 @@ export function parseArgs(argv: string[]): ServerOptions | "help" | "version" {
     );
   }
   return o;
+}
+
+/**
+ * The address (`127.0.0.1:4222`) in a failed start's error when nats-server could not listen
+ * there because something else does; undefined for any other failure.
+ */
+export function portInUse(message: string): string | undefined {
+  return /Error listening on port: (\S+?), .*address already in use/.exec(message)?.[1];
 }

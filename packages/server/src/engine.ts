@@ -33,7 +33,7 @@ import { connect, createInbox, type Msg } from "nats";
 import { Recovery } from "./engine/recovery.js";
 import { serverInfoFor } from "./engine/state.js";
 import { FrameWriter } from "./frames.js";
-import type { ServerInfo } from "./store/types.js";
+import type { ServerInfo, Store } from "./store/types.js";
 
 export { isValidChannel } from "./engine/channels.js";
 export { type EngineConfig, Errors, tooLarge } from "./engine/state.js";
@@ -50,8 +50,13 @@ export class Engine extends Recovery {
     return this.info;
   }
 
-  /** Connects to NATS, recovers the store, subscribes and starts serving. */
-  async start(natsUrl: string): Promise<void> {
+  /**
+   * Connects to NATS, recovers the store, subscribes and starts serving. The store is read
+   * while the connections' handshakes are under way. `selfCheck: false` skips asking the
+   * discover subject for another server with this cluster ID first: for a nats-server started
+   * for this server alone, which nobody else can have joined.
+   */
+  async start(natsUrl: string, { selfCheck = true }: { selfCheck?: boolean } = {}): Promise<void> {
     const cid = this.cfg.clusterId;
     const conn = (name: string) =>
       connect({
@@ -62,14 +67,17 @@ export class Engine extends Recovery {
         pingInterval: 10_000,
         ...this.cfg.natsOptions,
       });
-    [this.general, this.send, this.acks, this.hb] = await Promise.all([
-      conn("general"),
-      conn("send"),
-      conn("acks"),
-      conn("hb"),
-    ]);
+    const connecting = Promise.all([conn("general"), conn("send"), conn("acks"), conn("hb")]);
+    let recovered: ReturnType<Store["recover"]>;
+    try {
+      recovered = this.store.recover();
+    } catch (err) {
+      // shutdown() cannot see these connections yet: close them here
+      await connecting.then((c) => Promise.all(c.map((nc) => nc.close()))).catch(() => {});
+      throw err;
+    }
+    [this.general, this.send, this.acks, this.hb] = await connecting;
     this.out = new FrameWriter(this.send);
-    const recovered = this.store.recover();
     if (recovered) {
       if (recovered.info.clusterId !== cid) {
         throw new Error(
@@ -81,7 +89,7 @@ export class Engine extends Recovery {
       this.info = serverInfoFor(cid, this.cfg.discoverPrefix);
       this.store.init(this.info);
     }
-    await this.selfCheck();
+    if (selfCheck) await this.selfCheck();
     const recoveredSubs = recovered ? this.recover(recovered.clients, recovered.channels) : [];
     const g = this.general;
     const i = this.info;

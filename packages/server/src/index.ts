@@ -18,6 +18,7 @@ export {
   parseArgs as parseServerArgs,
   parseDuration,
   parseSize,
+  portInUse,
 } from "./cli.js";
 export { Errors } from "./engine.js";
 export type { ChannelLimitOverrides, ChannelLimitValues } from "./limits.js";

@@ -133,7 +133,24 @@ function nonNegative(name: string, v: number | undefined, dflt: number): number 
  * // connect any STAN client to server.url with cluster ID server.clusterId
  * ```
  */
-export async function startServer(options: ServerOptions = {}): Promise<StreamingServer> {
+export function startServer(options: ServerOptions = {}): Promise<StreamingServer> {
+  return start(options, false);
+}
+
+/**
+ * For the `stan-server` bin: {@link startServer} on `natsServer`, a nats-server the bin
+ * started for this streaming server alone (on a port nobody knew yet), so no other
+ * streaming server can be on it and the start skips asking for one.
+ *
+ * @internal
+ */
+export function startServerOnOwnNats(
+  options: ServerOptions & { natsServer: Promise<NatsChild> },
+): Promise<StreamingServer> {
+  return start(options, true);
+}
+
+async function start(options: ServerOptions, ownNats: boolean): Promise<StreamingServer> {
   const logger =
     options.logger ??
     createLogger(
@@ -193,7 +210,8 @@ export async function startServer(options: ServerOptions = {}): Promise<Streamin
     natsUrl = child.url;
   }
   try {
-    await engine.start(natsUrl);
+    // a nats-server started for this server alone has no other streaming server on it
+    await engine.start(natsUrl, { selfCheck: !(ownNats || child) });
     // No sign of life before the engine answers: the monitoring port opens only now.
     await (child ?? shared)?.openMonitor();
   } catch (err) {
