@@ -1,11 +1,20 @@
 // The two backends the behaviour suite runs on: NATS Streaming (the harness's streaming
 // server: embedded, or the official binary with NATS_STREAMING_SERVER) and JetStream (Debian's
 // nats-server with -js and a file store in a temporary directory, on loopback).
-import { jetStreamServer, type NatsServer, streamingServer } from "@stan-ts/testing";
+import { jetStreamServer, type NatsServer, streamingMode, streamingServer } from "@stan-ts/testing";
 import { type ConnectOptions, connect, type StanConnection } from "stan-ts";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, describe } from "vitest";
 import { uniqueId } from "../../client/test/helpers.js";
 import { type JetStreamBackendOptions, jetstream } from "../src/index.js";
+
+/**
+ * `describe` for tests that use JetStream alone (no streaming server): they run in the default
+ * (embedded) pass and are skipped in the binary pass (NATS_STREAMING_SERVER), where they would
+ * test exactly the same thing again. The behaviour suite, which runs STAN too, runs in both.
+ */
+export const jetStreamOnly: ReturnType<typeof describe.skipIf> = describe.skipIf(
+  streamingMode() === "binary",
+);
 
 /** A running server of one backend, and how to connect to it. */
 export interface Target extends AsyncDisposable {

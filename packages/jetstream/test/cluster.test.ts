@@ -9,10 +9,11 @@ import { join } from "node:path";
 import { type NatsServer, startNatsServer } from "@stan-ts/testing";
 import { connect as natsConnect } from "nats";
 import { connect, type StanConnection } from "stan-ts";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { consume, Ledger, startPublisher } from "../../client/test/fault/ledger.js";
 import { channel, uniqueId } from "../../client/test/helpers.js";
 import { jetstream, streamName } from "../src/index.js";
+import { jetStreamOnly } from "./backends.js";
 
 /** A free loopback port (for the cluster routes, which must be known before any node starts). */
 function freePort(): Promise<number> {
@@ -95,7 +96,7 @@ async function jetStreamReady(urls: string[], timeoutMs = 30_000): Promise<void>
   }
 }
 
-describe("fault: JetStream cluster of 3, the stream leader killed mid-stream", () => {
+jetStreamOnly("fault: JetStream cluster of 3, the stream leader killed mid-stream", () => {
   it("every acked message is delivered to the durable (lost = 0)", {
     timeout: 120_000,
   }, async () => {

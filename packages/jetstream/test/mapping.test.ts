@@ -4,7 +4,7 @@
 import { startNatsServer } from "@stan-ts/testing";
 import { type NatsConnection, connect as natsConnect } from "nats";
 import { connect, ErrorCode, StanConnectionError, StanServerError } from "stan-ts";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { channel, iter, publishN, take, uniqueId } from "../../client/test/helpers.js";
 import { startConfig } from "../src/consumer.js";
 import {
@@ -15,7 +15,7 @@ import {
   StanNotSupportedError,
   streamName,
 } from "../src/index.js";
-import { startJetStream, useTarget } from "./backends.js";
+import { jetStreamOnly, startJetStream, useTarget } from "./backends.js";
 
 const target = useTarget(() =>
   startJetStream({
@@ -30,7 +30,7 @@ afterAll(async () => {
   await raw?.close();
 });
 
-describe("names", () => {
+jetStreamOnly("names", () => {
   it("a channel's stream is its escaped name: letters, digits and '-' stay, bytes become _XX", () => {
     expect(streamName("orders")).toBe("orders");
     expect(streamName("orders.eu")).toBe("orders_2Eeu");
@@ -61,7 +61,7 @@ describe("names", () => {
   });
 });
 
-describe("channels are streams", () => {
+jetStreamOnly("channels are streams", () => {
   it("the first use creates a file stream on the channel's subject, limits from the options", async () => {
     await using sc = await target().connect();
     await sc.publish("limited.msgs", "x");
@@ -96,7 +96,7 @@ describe("channels are streams", () => {
   });
 });
 
-describe("publish", () => {
+jetStreamOnly("publish", () => {
   it("sets Nats-Msg-Id to the guid: a re-send with the same guid is stored once", async () => {
     await using sc = await target().connect();
     const ch = channel();
@@ -138,7 +138,7 @@ describe("publish", () => {
   });
 });
 
-describe("limits of a message", () => {
+jetStreamOnly("limits of a message", () => {
   it("a payload that does not fit max_payload with its headers is refused before sending", async () => {
     await using sc = await target().connect();
     const max = (sc.nc as unknown as NatsConnection).info?.max_payload ?? 0;
@@ -161,7 +161,7 @@ describe("limits of a message", () => {
   });
 });
 
-describe("subscriptions are pull consumers", () => {
+jetStreamOnly("subscriptions are pull consumers", () => {
   it("a durable subscription goes on across a restart of the server", async () => {
     await using t = await startJetStream();
     await using sc = await t.connect({ natsOptions: { reconnectTimeWait: 50 } });
@@ -288,7 +288,7 @@ describe("subscriptions are pull consumers", () => {
   });
 });
 
-describe("connect", () => {
+jetStreamOnly("connect", () => {
   it("a NATS server without JetStream is CONNECT_FAILED, with what to do", async () => {
     await using plain = await startNatsServer();
     const err = await connect({
@@ -329,7 +329,7 @@ describe("connect", () => {
   });
 });
 
-describe("start positions are deliver policies", () => {
+jetStreamOnly("start positions are deliver policies", () => {
   it("each STAN start position has its deliver policy", () => {
     expect(startConfig("new-only", 9n)).toEqual({ deliver_policy: "new" });
     expect(startConfig("last-received", 9n)).toEqual({ deliver_policy: "last" });
@@ -367,7 +367,7 @@ describe("start positions are deliver policies", () => {
   });
 });
 
-describe("differences", () => {
+jetStreamOnly("differences", () => {
   it("JetStream keeps no client registry: a second connection with the same clientID is accepted", async () => {
     const clientId = uniqueId("twice");
     await using a = await target().connect({ clientId });
