@@ -102,7 +102,8 @@ describe("soak: random faults", () => {
         } else if (fault === "stan-outage") {
           // A connection still healing from the previous fault (the traffic wait can be met by
           // the other publisher alone) reports no new "disconnected": watch one that is open.
-          const probe = [...pubConns, dConn].find((sc) => sc.isOpen);
+          // (`isOpen` stays true while a session heals: `isReconnecting` tells them apart.)
+          const probe = [...pubConns, dConn].find((sc) => sc.isOpen && !sc.isReconnecting);
           const lost = probe ? when(probe, "disconnected") : undefined;
           await server.stop();
           await lost; // longer than pingInterval x pingMaxOut
