@@ -22,6 +22,7 @@ import {
   SubscriptionResponseSchema,
   UnsubscribeRequestSchema,
 } from "@stan-ts/proto";
+import { seededRandom } from "@stan-ts/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   type CoreSubscription,
@@ -31,17 +32,6 @@ import {
 } from "../src/index.js";
 import { FakeNats } from "./fake-nats.js";
 import { options } from "./session-fixtures.js";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ServerSub {
   clientID: string;
@@ -261,7 +251,7 @@ describe("issue 15: calls at random points of heals", () => {
   }, async () => {
     const seed = Number(process.env.STAN_RACE_SEED ?? Date.now() % 1_000_000);
     console.log(`session-heal-race seed ${seed} (STAN_RACE_SEED=${seed} repeats it)`);
-    const rnd = mulberry32(seed);
+    const rnd = seededRandom(seed);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
     const failures: string[] = [];
     const stats = { ops: 0, settledOk: 0, heals: 0, rounds: 0, duringHeal: 0 };

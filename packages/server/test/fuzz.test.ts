@@ -27,22 +27,10 @@ import {
   SubscriptionResponseSchema,
   UnsubscribeRequestSchema,
 } from "@stan-ts/proto";
-import { streamingMode, streamingServer } from "@stan-ts/testing";
+import { seededRandom, streamingMode, streamingServer } from "@stan-ts/testing";
 import { connect, createInbox, type NatsConnection } from "nats";
 import { describe, expect, it } from "vitest";
 import { dec, enc, RawClient, uid, until } from "./helpers.js";
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const DURATION = Number(process.env.FUZZ_MS ?? 3000);
@@ -56,7 +44,7 @@ describe("fuzz: hostile protocol messages while a good client works", () => {
     `keeps serving (seed ${SEED}, ${DURATION} ms)`,
     async () => {
       console.log(`fuzz seed ${SEED} (replay with FUZZ_SEED=${SEED})`);
-      const rnd = prng(SEED);
+      const rnd = seededRandom(SEED);
       const int = (n: number) => Math.floor(rnd() * n);
       const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
 

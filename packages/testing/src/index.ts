@@ -31,6 +31,7 @@ export type { PackedPackage, PublicPackage } from "./pack.js";
 export { ensureBuilt, npmEnv, npmInstall, packPublicPackages, publicPackages } from "./pack.js";
 export type { PortLock } from "./port-lock.js";
 export { lockPort } from "./port-lock.js";
+export { seededRandom } from "./random.js";
 export type { StreamingMode, StreamingServerHandle, StreamingServerOptions } from "./streaming.js";
 export {
   serverControlUnavailable,

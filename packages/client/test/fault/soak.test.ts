@@ -1,4 +1,4 @@
-import { skipWithoutServerControl } from "@stan-ts/testing";
+import { seededRandom, skipWithoutServerControl } from "@stan-ts/testing";
 import { connect as natsConnect } from "nats";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { NatsConnectionLike, StanConnection, Subscription } from "../../src/index.js";
@@ -10,18 +10,6 @@ import { consume, Ledger, startPublisher, when } from "./ledger.js";
 const SECONDS = Number(process.env.SOAK_SECONDS ?? (process.env.STAN_SOAK === "1" ? 60 : 10));
 const SEED = Number(process.env.SOAK_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-/** mulberry32: a small seeded RNG, so a failing run can be replayed with SOAK_SEED. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 const FAULTS = ["nats-restart", "stan-kill", "stan-outage", "consumer-kill"] as const;
 
 describe("soak: random faults", () => {
@@ -30,7 +18,7 @@ describe("soak: random faults", () => {
     timeout: (SECONDS + 120) * 1000,
   }, async () => {
     console.log(`[soak] seed=${SEED} seconds=${SECONDS} (replay: SOAK_SEED=${SEED})`);
-    const random = rng(SEED);
+    const random = seededRandom(SEED);
     // The server evicts a dead client after 2 failed heartbeats 200 ms apart (consumer-kill).
     await using server = await startServer({
       store: "file",
